@@ -1,0 +1,36 @@
+# Kakehashi — the two commands that set everything up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+PY := $(VENV)/bin/python
+EXTRAS := --extra dev --extra bench
+
+.PHONY: venv demo test lint bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(UV): $(VENV)/bin/python
+	@$(VENV)/bin/python -m pip --version >/dev/null 2>&1 || $(VENV)/bin/python -m ensurepip --upgrade
+	@command -v uv >/dev/null 2>&1 && ln -sf "$$(command -v uv)" $(UV) || $(VENV)/bin/python -m pip install --quiet uv
+
+# `uv sync` applies [tool.uv] override-dependencies from pyproject.toml; --inexact keeps
+# uv itself inside the venv. The lock file it writes is local only (.gitignore).
+venv: $(UV)
+	$(UV) sync --inexact $(EXTRAS) --python $(PY)
+
+demo: venv
+	$(VENV)/bin/kakehashi demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: venv lint
+	$(VENV)/bin/pytest
+
+bench: venv
+	$(VENV)/bin/kakehashi bench all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache kakehashi-demo

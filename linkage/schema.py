@@ -1,0 +1,144 @@
+"""Linkage schemas: a clkhash v3 schema plus Kakehashi's normalisation names per field.
+
+A schema file is JSON. Its clkhash part (``version``, ``clkConfig``, ``features``) is what
+clkhash reads; the ``kakehashi`` section names, for each feature identifier, the
+normaliser the department encoder applies before hashing, and the default Dice threshold.
+The schema is public (the linkage secret is not part of it) and is identified by the
+SHA-256 of its canonical JSON form, which every encodings file declares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from linkage.errors import SchemaError
+
+DEFAULT_SCHEMA_NAME = "children-v1"
+
+_CLKHASH_KEYS = ("version", "clkConfig", "features")
+
+
+def canonical_json(document: dict[str, Any]) -> bytes:
+    """Serialise ``document`` deterministically (sorted keys, no spaces, UTF-8)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def schema_id_of(document: dict[str, Any]) -> str:
+    """Return the schema id: hex SHA-256 of the canonical JSON form of ``document``."""
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+@dataclass(frozen=True)
+class LinkageSchema:
+    """A parsed linkage schema.
+
+    Attributes:
+        document: the whole JSON document as loaded.
+        schema_id: hex SHA-256 of the canonical document.
+    """
+
+    document: dict[str, Any]
+    schema_id: str
+
+    @property
+    def name(self) -> str:
+        return str(self.document.get("kakehashi", {}).get("name", "custom"))
+
+    @property
+    def bit_length(self) -> int:
+        return int(self.document["clkConfig"]["l"])
+
+    @property
+    def field_names(self) -> list[str]:
+        """Feature identifiers in schema order (the column order clkhash expects)."""
+        return [str(f["identifier"]) for f in self.document["features"]]
+
+    @property
+    def normalisers(self) -> dict[str, str]:
+        """Feature identifier -> normaliser name (identity when not given)."""
+        fields = self.document.get("kakehashi", {}).get("fields", {})
+        return {
+            name: str(fields.get(name, {}).get("normaliser", "identity"))
+            for name in self.field_names
+        }
+
+    @property
+    def default_threshold(self) -> float:
+        return float(self.document.get("kakehashi", {}).get("default_threshold", 0.8))
+
+    def clkhash_document(self) -> dict[str, Any]:
+        """The clkhash v3 part of the schema only."""
+        return {k: self.document[k] for k in _CLKHASH_KEYS}
+
+    def to_json(self) -> str:
+        return json.dumps(self.document, ensure_ascii=False, indent=2)
+
+
+def parse_schema(document: Any, *, source: str = "schema") -> LinkageSchema:
+    """Validate the shape of a schema document and return it with its id.
+
+    Raises:
+        SchemaError: when required parts are missing or malformed; the message names them.
+    """
+    if not isinstance(document, dict):
+        raise SchemaError(f"{source}: a linkage schema must be a JSON object")
+    missing = [k for k in _CLKHASH_KEYS if k not in document]
+    if missing:
+        raise SchemaError(f"{source}: missing clkhash schema key(s): {', '.join(missing)}")
+    if document.get("version") != 3:
+        raise SchemaError(f"{source}: only clkhash linkage schema version 3 is supported")
+    try:
+        bits = int(document["clkConfig"]["l"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SchemaError(f"{source}: clkConfig.l (bit length) is missing or not a number") from exc
+    if bits <= 0 or bits % 64:
+        raise SchemaError(f"{source}: bit length {bits} must be a positive multiple of 64")
+    features = document["features"]
+    if not isinstance(features, list) or not features:
+        raise SchemaError(f"{source}: features must be a non-empty list")
+    seen: set[str] = set()
+    for index, feature in enumerate(features):
+        if not isinstance(feature, dict) or "identifier" not in feature:
+            raise SchemaError(f"{source}: feature #{index} has no identifier")
+        ident = str(feature["identifier"])
+        if ident in seen:
+            raise SchemaError(f"{source}: feature identifier {ident!r} appears twice")
+        seen.add(ident)
+    threshold = document.get("kakehashi", {}).get("default_threshold", 0.8)
+    if not isinstance(threshold, int | float) or not 0 < threshold <= 1:
+        raise SchemaError(f"{source}: kakehashi.default_threshold must be in (0, 1]")
+    return LinkageSchema(document=document, schema_id=schema_id_of(document))
+
+
+def load_schema(path: str | Path | None = None) -> LinkageSchema:
+    """Load a schema file, or the shipped default (children's records) when ``path`` is None."""
+    if path is None:
+        text = (
+            resources.files("linkage.schemas")
+            .joinpath(f"{DEFAULT_SCHEMA_NAME}.json")
+            .read_text(encoding="utf-8")
+        )
+        source = f"built-in schema {DEFAULT_SCHEMA_NAME}"
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SchemaError(f"{source}: cannot read schema file ({exc.strerror})") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{source}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    return parse_schema(document, source=source)
+
+
+def default_schema() -> LinkageSchema:
+    """The shipped schema for children's records."""
+    return load_schema(None)
