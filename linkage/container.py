@@ -131,7 +131,9 @@ class BinaryWriter:
         """Append records: ``refs`` (n hex strings) and ``clks`` ((n, bit_length/8) uint8)."""
         nbytes = self.bit_length // 8
         if clks.shape != (len(refs), nbytes):
-            raise EncodingsFormatError(f"expected ({len(refs)}, {nbytes}) CLK bytes, got {clks.shape}")
+            raise EncodingsFormatError(
+                f"expected ({len(refs)}, {nbytes}) CLK bytes, got {clks.shape}"
+            )
         rows = np.empty((len(refs), REF_BYTES + nbytes), dtype=np.uint8)
         rows[:, :REF_BYTES] = np.frombuffer(
             b"".join(bytes.fromhex(r) for r in refs), dtype=np.uint8
@@ -275,10 +277,14 @@ def _decode_json(data: bytes) -> Encodings:
     if declared is not None and int(declared) != nbytes * 8:
         raise EncodingsFormatError(f"CLKs are {nbytes * 8} bits but bit_length says {declared}")
     if nbytes == 0 or nbytes % 8:
-        raise EncodingsFormatError(f"CLK length {nbytes * 8} bits must be a positive multiple of 64")
+        raise EncodingsFormatError(
+            f"CLK length {nbytes * 8} bits must be a positive multiple of 64"
+        )
     refs = [_check_ref(r, f"refs[{i}]") for i, r in enumerate(refs_in)]
     clks = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), nbytes).copy()
-    return Encodings(refs=refs, clks=clks, bit_length=nbytes * 8, schema_id=document.get("schema_id"))
+    return Encodings(
+        refs=refs, clks=clks, bit_length=nbytes * 8, schema_id=document.get("schema_id")
+    )
 
 
 def decode_encodings(data: bytes) -> Encodings:
