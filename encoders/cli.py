@@ -1,0 +1,323 @@
+"""Department commands: ``secret new``, ``encode``, ``upload``, ``resolve``.
+
+Registered on the ``kakehashi`` command by :func:`register`. Everything here runs on the
+department's own machine; only ``upload`` talks to the server, and it sends encodings only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+out = Console()
+
+ServerOpt = Annotated[
+    str, typer.Option("--server", envvar="KAKEHASHI_SERVER", help="Linkage server base URL.")
+]
+ProjectOpt = Annotated[
+    str, typer.Option("--project", envvar="KAKEHASHI_PROJECT", help="Project id.")
+]
+CredentialOpt = Annotated[
+    Path,
+    typer.Option(
+        "--credential",
+        envvar="KAKEHASHI_CREDENTIAL",
+        help="File holding this body's (or the coordinator's) credential.",
+    ),
+]
+
+
+def secret_new(
+    path: Annotated[Path, typer.Argument(help="Where to write the new secret file.")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Make a new 256-bit linkage secret and print its fingerprint.
+
+    Share the file with the other participating bodies out of band (never with the linkage
+    server) and compare the fingerprint by phone.
+    """
+    from encoders.secret import fingerprint, new_secret, write_secret
+
+    secret = new_secret()
+    write_secret(path, secret, overwrite=force)
+    out.print(f"wrote {path} (readable by you only)")
+    out.print(f"fingerprint: [bold]{fingerprint(secret)}[/bold]  — compare it with every body")
+
+
+def secret_fingerprint(
+    path: Annotated[Path, typer.Argument(help="Secret file.")],
+) -> None:
+    """Print the fingerprint of a secret file."""
+    from encoders.secret import fingerprint, read_secret
+
+    out.print(fingerprint(read_secret(path)))
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, header = pair.partition("=")
+        if not sep or not key.strip() or not header.strip():
+            raise typer.BadParameter(f"--column expects KEY=HEADER, got {pair!r}")
+        overrides[key.strip()] = header.strip()
+    return overrides
+
+
+def encode(
+    input_path: Annotated[
+        Path, typer.Argument(help="The export: CSV (UTF-8, UTF-8 with BOM, CP932) or .xlsx.")
+    ],
+    secret: Annotated[
+        Path | None, typer.Option("--secret", help="Linkage secret file (not needed for --check).")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Encodings file to write [default: INPUT.kkh/.json]."),
+    ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Keys file to write (ref → record id; never upload it) [default: INPUT.keys.csv].",
+        ),
+    ] = None,
+    schema: Annotated[
+        Path | None, typer.Option("--schema", help="Linkage schema JSON [default: built-in].")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="binary (compact, default) or json (clkhash).")
+    ] = "binary",
+    columns: Annotated[
+        Path | None, typer.Option("--columns", help="TOML file mapping export headers to fields.")
+    ] = None,
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column", help="KEY=HEADER mapping, e.g. date_of_birth=誕生日 (repeatable)."
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option("--encoding", help="Force the CSV encoding (utf-8, cp932, ...).")
+    ] = None,
+    sheet: Annotated[str | None, typer.Option("--sheet", help="Excel sheet name.")] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", help="Worker processes [default: all cores].")
+    ] = 0,
+    max_reject_rate: Annotated[
+        float,
+        typer.Option("--max-reject-rate", help="Fail if more than this share of rows is rejected."),
+    ] = 0.01,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Dry run: report recognised columns and row problems only."),
+    ] = False,
+) -> None:
+    """Encode a department export into CLKs: writes encodings, a keys file and a report."""
+    from encoders.pipeline import default_workers
+    from linkage.schema import load_schema
+
+    if fmt not in ("binary", "json"):
+        raise typer.BadParameter("--format must be binary or json")
+    the_schema = load_schema(schema)
+    overrides = _parse_overrides(column or [])
+    if check:
+        _check(input_path, encoding, sheet, columns, overrides)
+        return
+    if secret is None:
+        raise typer.BadParameter("--secret is required (make one with `kakehashi secret new`)")
+    from encoders.encode import encode_file
+    from encoders.secret import fingerprint, read_secret
+
+    secret_bytes = read_secret(secret)
+    suffix = ".kkh" if fmt == "binary" else ".json"
+    output = output or input_path.with_name(input_path.stem + suffix)
+    keys = keys or input_path.with_name(input_path.stem + ".keys.csv")
+    fmt_lit: Literal["binary", "json"] = "binary" if fmt == "binary" else "json"
+    with _progress(f"encoding {input_path.name}") as advance:
+        report = encode_file(
+            input_path,
+            output=output,
+            keys_output=keys,
+            schema=the_schema,
+            secret=secret_bytes,
+            fmt=fmt_lit,
+            encoding=encoding,
+            sheet=sheet,
+            mapping_file=columns,
+            overrides=overrides,
+            workers=workers or default_workers(),
+            max_reject_rate=max_reject_rate,
+            progress=advance,
+        )
+    rate = report.rows_read / report.seconds if report.seconds else 0.0
+    out.print(
+        f"{input_path.name}: {report.rows_read} rows read ({report.encoding}), "
+        f"{report.rows_encoded} encoded, {report.rows_rejected} rejected, "
+        f"{report.rows_doubtful} doubtful — {rate:,.0f} rows/s"
+    )
+    out.print(f"  encodings: {report.output}  (upload this)")
+    out.print(f"  keys file: {report.keys}  (keep it here; never upload it)")
+    out.print(f"  report:    {report.report_csv}")
+    out.print(
+        f"  schema {the_schema.name} {the_schema.schema_id[:12]}…, "
+        f"secret fingerprint {fingerprint(secret_bytes)}"
+    )
+
+
+def _check(
+    input_path: Path,
+    encoding: str | None,
+    sheet: str | None,
+    columns: Path | None,
+    overrides: dict[str, str],
+) -> None:
+    from collections import Counter
+
+    from encoders.columns import describe, resolve_columns
+    from encoders.normalise import normalise_record
+    from encoders.readers import open_table
+
+    with open_table(input_path, encoding=encoding, sheet=sheet) as table:
+        plan = resolve_columns(
+            table.headers, mapping_file=columns, overrides=overrides, file_label=input_path.name
+        )
+        out.print(f"{input_path.name}: encoding {table.encoding}")
+        out.print(describe(plan))
+        rows = rejected = 0
+        reasons: Counter[tuple[str, str, str]] = Counter()
+        examples: list[str] = []
+        for number, cells in table:
+            rows += 1
+            result = normalise_record(plan.record(cells))
+            bad = False
+            for issue in result.issues:
+                header = (
+                    table.headers[plan.index[issue.column]]
+                    if issue.column in plan.index
+                    else issue.column
+                )
+                reasons[(issue.severity, header, issue.reason)] += 1
+                bad = bad or issue.severity == "error"
+                if len(examples) < 20:
+                    examples.append(
+                        f"  row {number}, column {header}: {issue.severity}: {issue.reason}"
+                    )
+            rejected += bad
+    out.print(f"{rows} data rows; {rejected} would be rejected ({rejected / max(rows, 1):.1%})")
+    for line in examples:
+        out.print(line)
+    if reasons:
+        out.print("problems by column:")
+        for (severity, header, reason), count in reasons.most_common(30):
+            out.print(f"  {count:6d} × {severity} {header}: {reason}")
+
+
+class _progress:
+    """A rich progress display with rows and rows/s (total unknown while streaming)."""
+
+    def __init__(self, label: str) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed:,.0f} rows"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        self._task = self._progress.add_task(label, total=None, rate="")
+
+    def __enter__(self):
+        self._progress.start()
+
+        def advance(rows: int) -> None:
+            self._progress.advance(self._task, rows)
+            speed = self._progress.tasks[0].speed
+            self._progress.update(self._task, rate=f"{speed:,.0f} rows/s" if speed else "")
+
+        return advance
+
+    def __exit__(self, *_: object) -> None:
+        self._progress.stop()
+
+
+def upload(
+    encodings: Annotated[Path, typer.Argument(help="Encodings file made by `kakehashi encode`.")],
+    server: ServerOpt,
+    project: ProjectOpt,
+    credential: CredentialOpt,
+    mode: Annotated[
+        str, typer.Option("--mode", help="replace (default) or append (incremental).")
+    ] = "replace",
+) -> None:
+    """Upload this body's encodings to the linkage server (the keys file stays here)."""
+    from encoders.client import ApiClient, read_credential
+    from linkage.container import read_encodings
+
+    if mode not in ("replace", "append"):
+        raise typer.BadParameter("--mode must be replace or append")
+    if encodings.name.endswith(".keys.csv"):
+        raise typer.BadParameter("that is a keys file: it never leaves the body")
+    read_encodings(encodings)  # fail here, before anything is sent, if the file is broken
+    with ApiClient(server, read_credential(credential)) as client:
+        result = client.upload(project, encodings, mode=mode)
+    note = " (already uploaded; nothing new stored)" if result.get("duplicate") else ""
+    out.print(f"uploaded {result['count']} encodings as {result['upload_id']}{note}")
+
+
+def resolve(
+    keys: Annotated[Path, typer.Argument(help="This body's keys file.")],
+    refs: Annotated[list[str] | None, typer.Argument(help="Refs to look up.")] = None,
+    token: Annotated[
+        list[str] | None,
+        typer.Option("--token", help="Look up a token instead (needs --mapping); repeatable."),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(
+            "--mapping", help="This body's ref → token mapping (`kakehashi results --mine`)."
+        ),
+    ] = None,
+) -> None:
+    """Find the body's own record ids for refs (or tokens) the coordinator asks about."""
+    from encoders.keys import read_keys, read_mapping
+
+    table = read_keys(keys)
+    wanted = list(refs or [])
+    if token:
+        if mapping is None:
+            raise typer.BadParameter("--token needs --mapping (the file from `results --mine`)")
+        tokens = set(token)
+        by_token = [ref for ref, tok in read_mapping(mapping).items() if tok in tokens]
+        if not by_token:
+            raise typer.BadParameter("none of these tokens is in the mapping file")
+        wanted.extend(by_token)
+    if not wanted:
+        raise typer.BadParameter("give refs, or --token with --mapping")
+    missing = 0
+    for ref in wanted:
+        record_id = table.get(ref)
+        if record_id is None:
+            missing += 1
+            out.print(f"{ref}\t(not in this keys file)")
+        else:
+            out.print(f"{ref}\t{record_id}")
+    if missing:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the department commands to the ``kakehashi`` command."""
+    secret_app = typer.Typer(help="Make and check the shared linkage secret.", no_args_is_help=True)
+    secret_app.command("new")(secret_new)
+    secret_app.command("fingerprint")(secret_fingerprint)
+    app.add_typer(secret_app, name="secret")
+    app.command("encode")(encode)
+    app.command("upload")(upload)
+    app.command("resolve")(resolve)

@@ -1,0 +1,164 @@
+"""HTTP client for the linkage server's API (used by body and coordinator commands).
+
+Errors from the server arrive as RFC 9457 problem+json and are raised as :class:`ApiError`
+with a one-line message; network failures are raised as ApiError too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+API = "/api/v1"
+_CHUNK = 1 << 20
+
+
+class ApiError(RuntimeError):
+    """The server refused a request or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def read_credential(path: str | Path) -> str:
+    """Read a credential file (one line)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError as exc:
+        raise ApiError(f"{path}: credential file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ApiError(f"{path}: cannot read the credential file") from exc
+    if not text or len(text.split()) != 1:
+        raise ApiError(f"{path}: a credential file holds one credential on one line")
+    return text
+
+
+def _problem(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+        detail = body.get("detail") or body.get("title") or response.reason_phrase
+        if not isinstance(detail, str):
+            detail = str(detail)
+    except ValueError:
+        detail = response.reason_phrase
+    return ApiError(
+        f"server refused the request ({response.status_code}): {detail}", response.status_code
+    )
+
+
+class ApiClient:
+    """A client bound to one server and one credential."""
+
+    def __init__(self, base_url: str, credential: str, *, timeout: float = 120.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {credential}"},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, API + path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach the server at {self.base_url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _problem(response)
+        return response
+
+    def get_json(self, path: str) -> Any:
+        return self._request("GET", path).json()
+
+    def post_json(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._request("POST", path, json=body or {}).json()
+
+    # -- operator -----------------------------------------------------------------
+    def create_project(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.post_json("/projects", body)
+
+    # -- body ----------------------------------------------------------------------
+    def upload(self, project_id: str, path: str | Path, *, mode: str = "replace") -> dict[str, Any]:
+        """Stream an encodings file to the server, with its SHA-256 for an end-to-end check."""
+        path = Path(path)
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while block := handle.read(_CHUNK):
+                digest.update(block)
+
+        def body() -> Iterator[bytes]:
+            with path.open("rb") as handle:
+                while block := handle.read(_CHUNK):
+                    yield block
+
+        content_type = (
+            "application/json" if path.suffix.lower() == ".json" else ("application/octet-stream")
+        )
+        return self._request(
+            "POST",
+            f"/projects/{project_id}/uploads",
+            params={"mode": mode},
+            content=body(),
+            headers={
+                "Content-Type": content_type,
+                "Content-Length": str(path.stat().st_size),
+                "X-Content-SHA256": digest.hexdigest(),
+            },
+        ).json()
+
+    # -- coordinator ---------------------------------------------------------------
+    def start_run(self, project_id: str) -> dict[str, Any]:
+        return self.post_json(f"/projects/{project_id}/runs")
+
+    def run_status(self, project_id: str, run_id: str) -> dict[str, Any]:
+        return self.get_json(f"/projects/{project_id}/runs/{run_id}")
+
+    def wait_run(
+        self, project_id: str, run_id: str, *, timeout: float = 3600.0, poll: float = 0.5
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.run_status(project_id, run_id)
+            if status.get("status") in {"done", "failed", "cancelled"}:
+                return status
+            if time.monotonic() > deadline:
+                raise ApiError(f"run {run_id} did not finish within {timeout:.0f} s")
+            time.sleep(poll)
+
+    def download(self, path: str, destination: str | Path, *, params: dict[str, str]) -> int:
+        """Stream a result download to ``destination`` (atomically); return bytes written."""
+        destination = Path(destination)
+        tmp = destination.with_name(f".{destination.name}.part")
+        written = 0
+        try:
+            with self._http.stream("GET", API + path, params=params) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _problem(response)
+                with tmp.open("wb") as handle:
+                    for block in response.iter_bytes():
+                        handle.write(block)
+                        written += len(block)
+            tmp.replace(destination)
+        except httpx.HTTPError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ApiError(f"cannot reach the server at {self.base_url}: {exc}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return written

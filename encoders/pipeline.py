@@ -1,0 +1,199 @@
+"""The department's encoding pipeline: canonical records -> normalised values -> CLKs.
+
+``encode_rows`` works on records already in memory (benchmarks, tests);
+``iter_encoded_chunks`` streams chunks through worker processes and is what
+``encoders.encode_file`` uses for exports of any size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+from typing import Any
+
+import numpy as np
+
+from encoders.hashing import ClkHasher
+from encoders.normalise import normalise_record
+from linkage.schema import LinkageSchema, parse_schema
+
+CHUNK_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """A rejected (``severity == "error"``) or doubtful (``"warning"``) row.
+
+    ``column`` is the canonical key (e.g. ``date_of_birth``); callers map it back to the
+    export's header for the validation report. ``row`` is the row number as the reader
+    counts it (header = row 1).
+    """
+
+    row: int
+    column: str
+    severity: str
+    reason: str
+
+
+@dataclass
+class EncodedChunk:
+    """One chunk of encoded rows.
+
+    Attributes:
+        rows: ``(k,)`` row numbers of the accepted rows, in input order.
+        record_ids: the accepted rows' record ids.
+        clks: ``(k, bit_length/8)`` uint8 CLK bytes of the accepted rows.
+        issues: every issue found in the chunk, accepted rows' warnings included.
+        rows_read: rows in the chunk, accepted or not.
+    """
+
+    rows: np.ndarray
+    record_ids: list[str]
+    clks: np.ndarray
+    issues: list[RowIssue] = field(default_factory=list)
+    rows_read: int = 0
+
+
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(schema_document: dict[str, Any], secret: bytes, today: date) -> None:
+    schema = parse_schema(schema_document)
+    _STATE["hasher"] = ClkHasher(schema, secret)
+    _STATE["fields"] = list(schema.normalisers.items())
+    _STATE["today"] = today
+
+
+def normalised_values(
+    record: Mapping[str, str], fields: Sequence[tuple[str, str]], today: date
+) -> tuple[list[str], list[tuple[str, str, str]]]:
+    """Normalise one canonical record into schema-ordered field values.
+
+    Returns ``(values, issues)`` with issues as ``(column, severity, reason)``.
+    """
+    result = normalise_record(record, today=today)
+    values = [result.values.get(normaliser, "") for _, normaliser in fields]
+    issues = [(i.column, i.severity, i.reason) for i in result.issues]
+    return values, issues
+
+
+def _encode_chunk(chunk: list[tuple[int, dict[str, str]]]) -> EncodedChunk:
+    fields = _STATE["fields"]
+    today = _STATE["today"]
+    rows: list[int] = []
+    record_ids: list[str] = []
+    value_rows: list[list[str]] = []
+    issues: list[RowIssue] = []
+    for number, record in chunk:
+        values, found = normalised_values(record, fields, today)
+        rejected = False
+        for column, severity, reason in found:
+            issues.append(RowIssue(number, column, severity, reason))
+            rejected = rejected or severity == "error"
+        if not (record.get("record_id") or "").strip():
+            issues.append(RowIssue(number, "record_id", "error", "record id is empty"))
+            rejected = True
+        if rejected:
+            continue
+        rows.append(number)
+        record_ids.append(record["record_id"].strip())
+        value_rows.append(values)
+    clks = _STATE["hasher"].hash_rows(value_rows)
+    return EncodedChunk(
+        rows=np.asarray(rows, dtype=np.int64),
+        record_ids=record_ids,
+        clks=clks,
+        issues=issues,
+        rows_read=len(chunk),
+    )
+
+
+def _chunks(
+    records: Iterable[tuple[int, dict[str, str]]], size: int
+) -> Iterator[list[tuple[int, dict[str, str]]]]:
+    iterator = iter(records)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def iter_encoded_chunks(
+    records: Iterable[tuple[int, dict[str, str]]],
+    schema: LinkageSchema,
+    secret: bytes,
+    *,
+    workers: int = 1,
+    today: date | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[EncodedChunk]:
+    """Normalise and encode ``(row_number, canonical record)`` pairs, chunk by chunk, in order.
+
+    With ``workers > 1`` chunks are hashed in that many processes; at most ``2 × workers``
+    chunks are in flight, so memory stays bounded whatever the input size.
+    """
+    today = today or date.today()
+    workers = max(1, workers)
+    if workers == 1:
+        _init_worker(schema.document, secret, today)
+        for chunk in _chunks(records, chunk_rows):
+            yield _encode_chunk(chunk)
+        return
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        initializer=_init_worker,
+        initargs=(schema.document, secret, today),
+    ) as pool:
+        pending: list[Future[EncodedChunk]] = []
+        for chunk in _chunks(records, chunk_rows):
+            pending.append(pool.submit(_encode_chunk, chunk))
+            if len(pending) >= 2 * workers:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+@dataclass
+class EncodedRows:
+    """Result of :func:`encode_rows`.
+
+    Attributes:
+        index: ``(k,)`` positions (0-based) in the input of the accepted records.
+        clks: ``(k, bit_length/8)`` uint8 CLK bytes, aligned with ``index``.
+        issues: issues with ``row`` = 0-based input position.
+    """
+
+    index: np.ndarray
+    clks: np.ndarray
+    issues: list[RowIssue]
+
+
+def encode_rows(
+    rows: Sequence[Mapping[str, str]],
+    schema: LinkageSchema,
+    secret: bytes,
+    *,
+    workers: int = 1,
+    today: date | None = None,
+) -> EncodedRows:
+    """Encode canonical records held in memory; rejected records are left out of ``clks``.
+
+    Records need a ``record_id``; when they have none, their position is used.
+    """
+    numbered = (
+        (i, {**row, "record_id": row.get("record_id") or str(i)}) for i, row in enumerate(rows)
+    )
+    chunks = list(iter_encoded_chunks(numbered, schema, secret, workers=workers, today=today))
+    nbytes = schema.bit_length // 8
+    return EncodedRows(
+        index=np.concatenate([c.rows for c in chunks]) if chunks else np.empty(0, np.int64),
+        clks=np.vstack([c.clks for c in chunks]) if chunks else np.empty((0, nbytes), np.uint8),
+        issues=[issue for c in chunks for issue in c.issues],
+    )
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,0 +1,136 @@
+"""Coordinator (and operator) commands: ``project create``, ``run``, ``results``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from encoders.cli import CredentialOpt, ProjectOpt, ServerOpt
+
+out = Console()
+
+
+def project_create(
+    name: Annotated[str, typer.Option("--name", help="Project name, e.g. 2026年度 子ども支援.")],
+    body: Annotated[
+        list[str], typer.Option("--body", help="A participating body's name (repeat, ≥ 2).")
+    ],
+    server: ServerOpt,
+    credential: Annotated[
+        Path,
+        typer.Option(
+            "--credential",
+            envvar="KAKEHASHI_OPERATOR_CREDENTIAL",
+            help="The operator credential file (written by `kakehashi serve` on first start).",
+        ),
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the credentials to hand out.")
+    ] = Path("credentials"),
+    schema: Annotated[
+        Path | None, typer.Option("--schema", help="Linkage schema JSON [default: built-in].")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Dice threshold [default: schema's].")
+    ] = None,
+    dedup: Annotated[
+        list[str] | None,
+        typer.Option("--dedup", help="Body whose own records may be merged (deduplication)."),
+    ] = None,
+) -> None:
+    """Create a linkage project; writes one credential file per body and the coordinator's."""
+    from encoders.client import ApiClient, read_credential
+    from linkage.schema import load_schema
+
+    if len(set(body)) < 2:
+        raise typer.BadParameter("a project needs at least two different --body names")
+    the_schema = load_schema(schema)
+    request: dict[str, object] = {
+        "name": name,
+        "bodies": body,
+        "schema": the_schema.document,
+        "dedup_bodies": list(dedup or []),
+    }
+    if threshold is not None:
+        request["threshold"] = threshold
+    with ApiClient(server, read_credential(credential)) as client:
+        created = client.create_project(request)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    credentials = created["credentials"]
+    _write_private(out_dir / "coordinator.credential", credentials["coordinator"])
+    for body_name, secret in credentials["bodies"].items():
+        _write_private(out_dir / f"body-{body_name}.credential", secret)
+    info = {k: v for k, v in created.items() if k != "credentials"}
+    (out_dir / "project.json").write_text(json.dumps(info, ensure_ascii=False, indent=2))
+    out.print(f"project {created['project_id']} created (schema {created['schema_id'][:12]}…)")
+    out.print(f"credentials written to {out_dir}/ — hand each body its own file out of band;")
+    out.print("they are shown only once and the server keeps only their hashes.")
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text + "\n")
+
+
+def run(
+    server: ServerOpt,
+    project: ProjectOpt,
+    credential: CredentialOpt,
+    wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = True,
+) -> None:
+    """Start a linkage run (coordinator)."""
+    from encoders.client import ApiClient, read_credential
+
+    with ApiClient(server, read_credential(credential)) as client:
+        started = client.start_run(project)
+        run_id = started["run_id"]
+        if not wait:
+            out.print(f"run {run_id}: {started['status']}")
+            return
+        status = client.wait_run(project, run_id)
+    if status["status"] != "done":
+        out.print(f"run {run_id}: {status['status']} {status.get('error') or ''}")
+        raise typer.Exit(1)
+    stats = status.get("stats") or {}
+    summary = ", ".join(f"{k} {v}" for k, v in stats.items() if isinstance(v, int | float))
+    out.print(f"run {run_id}: done {('— ' + summary) if summary else ''}")
+
+
+def results(
+    server: ServerOpt,
+    project: ProjectOpt,
+    credential: CredentialOpt,
+    output: Annotated[Path, typer.Option("--out", "-o", help="File to write.")] = Path(
+        "tokens.csv"
+    ),
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    mine: Annotated[
+        bool,
+        typer.Option("--mine", help="As a body: download only this body's ref → token mapping."),
+    ] = False,
+) -> None:
+    """Download the token table (coordinator) or, with --mine, a body's own mapping."""
+    from encoders.client import ApiClient, read_credential
+
+    if fmt not in ("csv", "json"):
+        raise typer.BadParameter("--format must be csv or json")
+    what = "mapping" if mine else "tokens"
+    with ApiClient(server, read_credential(credential)) as client:
+        size = client.download(
+            f"/projects/{project}/results/{what}", output, params={"format": fmt}
+        )
+    out.print(f"wrote {output} ({size:,} bytes)")
+
+
+def register(app: typer.Typer) -> None:
+    project_app = typer.Typer(help="Create and inspect linkage projects.", no_args_is_help=True)
+    project_app.command("create")(project_create)
+    app.add_typer(project_app, name="project")
+    app.command("run")(run)
+    app.command("results")(results)
