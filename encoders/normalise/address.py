@@ -1,0 +1,80 @@
+"""Address rule: a comparable address key, with the building part (方書) split off.
+
+Steps: text rule and kanji fold; postal code dropped; dashes between digits folded to
+'-'; kanji numerals converted only before 丁目/番地/番/号 (三丁目 → 3丁目, 三鷹 stays,
+一番町 stays); ヶ/ケ/が/ヵ/ガ between kanji folded to ヶ; the first lot number (番地) found,
+the text after it returned as the building part; 丁目/番地/番/号/の in the lot unified to
+'-' (1丁目2番3号 and 1-2-3 give the same key); spaces removed from the key.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import NamedTuple
+
+from encoders.normalise.kanji import fold_kanji
+from encoders.normalise.numerals import KANJI_NUMERAL_CHARS, kanji_to_int
+from encoders.normalise.text import clean_text
+
+_DASHES = "-‐‑‒–—―−ー─━﹣"
+_DASH_BETWEEN_DIGITS = re.compile(rf"(?<=\d)\s*[{_DASHES}]\s*(?=\d)")
+_UNIT = r"(?:丁目|番地|番(?![町丁])|号)"
+_KANJI_NUM_BEFORE_UNIT = re.compile(rf"[{KANJI_NUMERAL_CHARS}]+(?={_UNIT})")
+_GA = re.compile(r"(?<=[\u3400-\u9fff々])[ヶケがヵガ](?=[\u3400-\u9fff])")
+_POSTAL = re.compile(r"^〒?\s*\d{3}-?\d{4}\s+|^〒\s*\d{3}-?\d{4}\s*")
+_LOT_SEP = r"(?:丁目|番地[のノ]?|番(?![町丁])|[-のノ])"
+_LOT = re.compile(rf"\d+(?:{_LOT_SEP}\d+)*(?:丁目|番地|番(?![町丁])|号)?(?![\d条線区町村丁通地割])")
+_LOT_UNITS = re.compile(r"丁目|番地[のノ]?|番|[のノ]")
+_MULTI_DASH = re.compile(r"-{2,}")
+_SPACES = re.compile(r"\s+")
+_BUILDING_LEAD = re.compile(r"^[\s,、-]+")
+
+
+class Address(NamedTuple):
+    """A normalised address: the comparable key and the building part (方書)."""
+
+    key: str
+    building: str
+
+
+def fold_dashes(text: str) -> str:
+    """Fold any dash between two digits (1ー2, 1−2, 1 - 2) to '-'."""
+    return _DASH_BETWEEN_DIGITS.sub("-", text)
+
+
+def convert_kanji_numerals(text: str) -> str:
+    """Convert kanji numerals to digits, only directly before 丁目/番地/番/号."""
+    return _KANJI_NUM_BEFORE_UNIT.sub(lambda m: str(kanji_to_int(m.group())), text)
+
+
+def fold_ga(text: str) -> str:
+    """Fold ヶ/ケ/が/ヵ/ガ between kanji to ヶ (霞が関, 霞ケ関 → 霞ヶ関)."""
+    return _GA.sub("ヶ", text)
+
+
+def unify_lot(lot: str) -> str:
+    """'1丁目2番3号' → '1-2-3', '12番地の3' → '12-3', '3丁目' → '3'."""
+    unified = _LOT_UNITS.sub("-", lot).replace("号", "")
+    return _MULTI_DASH.sub("-", unified).strip("-")
+
+
+@lru_cache(maxsize=65536)
+def split_address(value: str) -> Address:
+    """Normalise ``value`` into ``Address(key, building)``; placeholders give ('', '')."""
+    text, unknown = clean_text(value)
+    if unknown or not text:
+        return Address("", "")
+    text = _POSTAL.sub("", fold_kanji(text))
+    text = fold_ga(convert_kanji_numerals(fold_dashes(text)))
+    lot = _LOT.search(text)
+    if lot is None:
+        return Address(_SPACES.sub("", text), "")
+    prefix = _SPACES.sub("", text[: lot.start()])
+    building = _BUILDING_LEAD.sub("", text[lot.end() :]).strip()
+    return Address(prefix + unify_lot(lot.group()), building)
+
+
+def normalise_address(value: str) -> str:
+    """The address key only (see :func:`split_address`)."""
+    return split_address(value).key

@@ -1,0 +1,80 @@
+"""Text rule: the first step of every normaliser.
+
+Order: strip variation selectors (and IVS), NFKC, fold CP932 look-alike pairs, detect
+placeholders for unrepresentable characters, collapse whitespace (U+3000 included).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# Characters municipal systems put in place of a character they cannot represent (外字).
+# ？ becomes '?' under NFKC; both forms are listed.
+PLACEHOLDERS = frozenset("〓●■？?")
+
+_VARIATION_SELECTORS = {cp: None for cp in range(0xFE00, 0xFE10)}
+_VARIATION_SELECTORS.update({cp: None for cp in range(0xE0100, 0xE01F0)})
+
+# CP932/JIS round-trip pairs that differ in Unicode but mean the same thing (applied after NFKC).
+_CP932_FOLD = str.maketrans(
+    {
+        "\u301c": "~",  # 〜 WAVE DASH (JIS mapping)
+        "\uff5e": "~",  # ～ FULLWIDTH TILDE (CP932 mapping); NFKC gives '~' already
+        "\u223c": "~",  # ∼ TILDE OPERATOR
+        "\u2212": "-",  # − MINUS SIGN (JIS mapping)
+        "\uff0d": "-",  # － FULLWIDTH HYPHEN-MINUS (CP932 mapping)
+        "\u2010": "-",  # ‐ HYPHEN
+        "\u2011": "-",  # ‑ NON-BREAKING HYPHEN
+        "\u2013": "-",  # – EN DASH
+        "\u2014": "\u2015",  # — EM DASH (Unicode) vs ― HORIZONTAL BAR (CP932)
+        "\u2016": "\u2225",  # ‖ DOUBLE VERTICAL LINE vs ∥ PARALLEL TO (CP932)
+        "\u00a6": "|",  # ¦
+    }
+)
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def strip_variation_selectors(value: str) -> str:
+    """Remove variation selectors U+FE00–FE0F and ideographic variation selectors (IVS)."""
+    return value.translate(_VARIATION_SELECTORS)
+
+
+def nfkc(value: str) -> str:
+    """Unicode NFKC (full-width ASCII → ASCII, half-width kana → full-width, U+3000 → space)."""
+    return unicodedata.normalize("NFKC", value)
+
+
+def fold_cp932(value: str) -> str:
+    """Fold the CP932/JIS look-alike pairs (〜/～ → '~', −/－ → '-', —/― → '―', …)."""
+    return value.translate(_CP932_FOLD)
+
+
+def collapse_whitespace(value: str) -> str:
+    """Collapse runs of whitespace to one ASCII space and strip both ends."""
+    return _WHITESPACE.sub(" ", value).strip()
+
+
+def has_placeholder(value: str) -> bool:
+    """True when ``value`` contains a placeholder for an unrepresentable character."""
+    return any(ch in PLACEHOLDERS for ch in value)
+
+
+@lru_cache(maxsize=65536)
+def clean_text(value: str) -> tuple[str, bool]:
+    """Apply the text rule; return ``(text, unknown)``.
+
+    ``unknown`` is True when the value contained a placeholder (〓 ● ■ ？); the text is
+    then ``""`` and the caller reports it.
+    """
+    text = fold_cp932(nfkc(strip_variation_selectors(value)))
+    if has_placeholder(text):
+        return "", True
+    return collapse_whitespace(text), False
+
+
+def normalise_text(value: str) -> str:
+    """The text rule, placeholders mapped to ``""``."""
+    return clean_text(value)[0]
