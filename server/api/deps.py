@@ -1,0 +1,138 @@
+"""Request dependencies: the database session, the caller's credential and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.core.config import Settings
+from server.core.problems import Problem
+from server.core.security import hash_credential
+from server.db.models import Credential, Project
+
+AUDIT_SCOPE_KEY = "kakehashi.audit"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller.
+
+    Attributes:
+        credential_id: public id of the credential used.
+        role: ``operator``, ``coordinator`` or ``body``.
+        project_id: the project a coordinator or body credential belongs to.
+        body: the body name of a body credential.
+    """
+
+    credential_id: str
+    role: str
+    project_id: str | None
+    body: str | None
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.credential_id}"
+
+
+def get_factory(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessionmaker
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+FactoryDep = Annotated[sessionmaker[Session], Depends(get_factory)]
+
+
+def audit_note(request: Request, **fields: Any) -> None:
+    """Add fields to the audit entry the middleware writes for this request."""
+    request.scope.setdefault(AUDIT_SCOPE_KEY, {}).update(fields)
+
+
+def _as_aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def authenticate(request: Request) -> Principal:
+    """Resolve the bearer credential; 401 when missing, unknown, revoked or expired."""
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        audit_note(request, actor="anonymous", outcome="no-credential")
+        raise Problem(401, "Unauthorized", "a bearer credential is required", "unauthorized")
+    with request.app.state.sessionmaker() as session:
+        cred = session.execute(
+            select(Credential).where(Credential.secret_hash == hash_credential(secret.strip()))
+        ).scalar()
+    now = datetime.now(UTC)
+    reason = None
+    if cred is None:
+        reason = "unknown credential"
+    elif cred.revoked_at is not None:
+        reason = "credential revoked"
+    elif cred.expires_at is not None and _as_aware(cred.expires_at) <= now:
+        reason = "credential expired"
+    if reason is not None or cred is None:
+        audit_note(
+            request,
+            actor=f"invalid:{cred.id}" if cred else "anonymous",
+            outcome=reason,
+        )
+        raise Problem(401, "Unauthorized", f"{reason}", "unauthorized")
+    principal = Principal(cred.id, cred.role, cred.project_id, cred.body)
+    audit_note(request, actor=principal.actor, project_id=principal.project_id)
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_roles(*roles: str) -> Callable[..., Principal]:
+    """Dependency: the caller must have one of ``roles`` (403 otherwise)."""
+
+    def _check(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise Problem(
+                403,
+                "Forbidden",
+                f"this action needs the role {' or '.join(roles)}",
+                "forbidden",
+            )
+        return principal
+
+    _check.roles = roles  # type: ignore[attr-defined]
+    return _check
+
+
+def project_for(session: Session, principal: Principal, pid: str, *, lock: bool = False) -> Project:
+    """The project ``pid`` if the caller may see it; 404 otherwise (no existence leak)."""
+    if principal.role != "operator" and principal.project_id != pid:
+        raise Problem(404, "Not Found", "no such project", "not-found")
+    stmt = select(Project).where(Project.id == pid)
+    if lock:
+        stmt = stmt.with_for_update()
+    project = session.execute(stmt).scalar()
+    if project is None:
+        raise Problem(404, "Not Found", "no such project", "not-found")
+    return project
+
+
+Operator = Annotated[Principal, Depends(require_roles("operator"))]
+Coordinator = Annotated[Principal, Depends(require_roles("coordinator"))]
+Body = Annotated[Principal, Depends(require_roles("body"))]
+Member = Annotated[Principal, Depends(require_roles("coordinator", "body"))]
+CoordinatorOrOperator = Annotated[Principal, Depends(require_roles("coordinator", "operator"))]

@@ -1,0 +1,160 @@
+"""Results: the coordinator's token table, a body's own mapping, merge/split events.
+
+Only tokens, body names and refs leave the server; similarity scores never do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.api.deps import Body, Coordinator, FactoryDep, SessionDep, project_for
+from server.core import audit
+from server.core.problems import Problem
+from server.db.models import LinkEvent, Run, TokenRow
+
+router = APIRouter(tags=["results"])
+_PAGE = 20_000
+
+
+def _latest_run(session: Session, pid: str) -> Run:
+    run = session.execute(
+        select(Run)
+        .where(Run.project_id == pid, Run.status == "done")
+        .order_by(Run.finished_at.desc())
+        .limit(1)
+    ).scalar()
+    if run is None:
+        raise Problem(404, "No results", "no run of this project has finished yet", "no-results")
+    return run
+
+
+def _rows(
+    factory: sessionmaker[Session], rid: str, body: str | None
+) -> Iterator[tuple[str, str, str]]:
+    last = 0
+    while True:
+        with factory() as session:
+            stmt = (
+                select(TokenRow.id, TokenRow.token, TokenRow.body, TokenRow.ref)
+                .where(TokenRow.run_id == rid, TokenRow.id > last)
+                .order_by(TokenRow.id)
+                .limit(_PAGE)
+            )
+            if body is not None:
+                stmt = stmt.where(TokenRow.body == body)
+            page = session.execute(stmt).all()
+        if not page:
+            return
+        for _row_id, token, b, ref in page:
+            yield token, b, ref
+        last = page[-1][0]
+
+
+def _stream(rows: Iterator[tuple[Any, ...]], columns: list[str], fmt: str) -> Iterator[bytes]:
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        for n, row in enumerate(rows, 1):
+            writer.writerow(row)
+            if n % 5000 == 0:
+                yield buf.getvalue().encode()
+                buf.seek(0)
+                buf.truncate()
+        yield buf.getvalue().encode()
+        return
+    yield b'{"columns":' + json.dumps(columns).encode() + b',"rows":['
+    first = True
+    for row in rows:
+        yield (b"" if first else b",") + json.dumps(list(row)).encode()
+        first = False
+    yield b"]}"
+
+
+def _response(body: Iterator[bytes], fmt: str, name: str) -> StreamingResponse:
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    return StreamingResponse(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
+@router.get("/projects/{pid}/results/tokens")
+def token_table(
+    pid: str,
+    request: Request,
+    principal: Coordinator,
+    session: SessionDep,
+    factory: FactoryDep,
+    format: Literal["csv", "json"] = "csv",
+) -> StreamingResponse:
+    """The token table of the latest finished run: rows ``token, body, ref`` (streamed)."""
+    project_for(session, principal, pid)
+    run = _latest_run(session, pid)
+    session.rollback()
+    audit.append_now(
+        factory,
+        actor=principal.actor,
+        action="results.tokens.download",
+        project_id=pid,
+        detail={"run": run.id, "format": format},
+    )
+    rows = _rows(factory, run.id, None)
+    return _response(_stream(rows, ["token", "body", "ref"], format), format, "tokens")
+
+
+@router.get("/projects/{pid}/results/mapping")
+def body_mapping(
+    pid: str,
+    principal: Body,
+    session: SessionDep,
+    factory: FactoryDep,
+    format: Literal["csv", "json"] = "csv",
+) -> StreamingResponse:
+    """The calling body's own rows ``ref, token`` from the latest finished run."""
+    project_for(session, principal, pid)
+    run = _latest_run(session, pid)
+    session.rollback()
+    audit.append_now(
+        factory,
+        actor=principal.actor,
+        action="results.mapping.download",
+        project_id=pid,
+        detail={"run": run.id, "format": format, "body": principal.body},
+    )
+    rows = ((ref, token) for token, _, ref in _rows(factory, run.id, principal.body))
+    return _response(_stream(rows, ["ref", "token"], format), format, "mapping")
+
+
+@router.get("/projects/{pid}/results/events")
+def link_events(pid: str, principal: Coordinator, session: SessionDep) -> dict[str, Any]:
+    """Merge and split events of the project's runs (tokens only)."""
+    project_for(session, principal, pid)
+    rows = session.execute(
+        select(LinkEvent, Run.finished_at)
+        .join(Run, Run.id == LinkEvent.run_id)
+        .where(Run.project_id == pid)
+        .order_by(LinkEvent.id)
+    ).all()
+    return {
+        "events": [
+            {
+                "run_id": e.run_id,
+                "kind": e.kind,
+                "old_tokens": e.old_tokens,
+                "new_tokens": e.new_tokens,
+                "at": at.isoformat() if at else None,
+            }
+            for e, at in rows
+        ]
+    }

@@ -1,0 +1,187 @@
+"""Encodings uploads: streamed to disk, checked, stored whole or not at all."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from server.api.deps import Body, FactoryDep, SettingsDep, audit_note, project_for
+from server.core import audit
+from server.core.problems import Problem
+from server.core.security import new_id
+from server.db.models import Upload
+from server.storage import duplicate_refs, ingest, read_records, receive_to_file
+
+router = APIRouter(tags=["uploads"])
+_log = logging.getLogger("kakehashi.server.uploads")
+
+
+@router.post(
+    "/projects/{pid}/uploads",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+            "required": True,
+        }
+    },
+)
+async def upload_encodings(
+    pid: str,
+    request: Request,
+    principal: Body,
+    factory: FactoryDep,
+    settings: SettingsDep,
+    mode: Literal["replace", "append"] = Query(
+        description="replace: this upload replaces the body's earlier ones; append: adds to them"
+    ),
+) -> dict[str, Any]:
+    """Upload the calling body's encodings file (binary ``.kkh`` or clkhash JSON with refs)."""
+    with factory() as session:
+        project = project_for(session, principal, pid)
+        if project.status != "open":
+            raise Problem(409, "Project closed", "the project is closed to uploads", "closed")
+        info = {"schema_id": project.schema_id, "bit_length": project.bit_length}
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+        raise Problem(
+            413,
+            "Upload too large",
+            f"the upload exceeds the limit of {settings.max_upload_bytes} bytes",
+            "upload-too-large",
+        )
+    tmp_dir = settings.uploads_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    upload_id = new_id()
+    raw = tmp_dir / f"{upload_id}.raw"
+    records = tmp_dir / f"{upload_id}.rec"
+    final = settings.uploads_dir / f"{upload_id}.rec"
+    stored = False
+    try:
+        try:
+            sha, size = await receive_to_file(
+                request.stream(), raw, limit=settings.max_upload_bytes
+            )
+        except ClientDisconnect as exc:
+            raise Problem(400, "Upload interrupted", "the client disconnected") from exc
+        expected = request.headers.get("x-content-sha256")
+        if expected and expected.strip().lower() != sha:
+            raise Problem(
+                422,
+                "Checksum mismatch",
+                f"X-Content-SHA256 says {expected.strip().lower()} but the body hashes to {sha}",
+                "checksum-mismatch",
+            )
+        audit_note(request, upload_sha256=sha, upload_bytes=size, mode=mode)
+        with factory() as session:
+            same = session.execute(
+                select(Upload).where(
+                    Upload.project_id == pid, Upload.body == principal.body, Upload.sha256 == sha
+                )
+            ).scalar()
+            if same is not None:
+                return {"upload_id": same.id, "count": same.count, "sha256": sha, "duplicate": True}
+        parsed = await run_in_threadpool(ingest, raw, records, info)
+        raw.unlink(missing_ok=True)
+        result, old_files = await run_in_threadpool(
+            _commit,
+            factory,
+            settings,
+            principal,
+            pid,
+            upload_id,
+            sha,
+            mode,
+            parsed,
+            records,
+            final,
+        )
+        stored = True
+        for path in old_files:
+            path.unlink(missing_ok=True)
+        _log.info(
+            "upload stored", extra={"upload": upload_id, "project": pid, "records": parsed.count}
+        )
+        return result
+    finally:
+        raw.unlink(missing_ok=True)
+        records.unlink(missing_ok=True)
+        if not stored:
+            final.unlink(missing_ok=True)
+
+
+def _commit(
+    factory, settings, principal, pid, upload_id, sha, mode, parsed, records, final
+) -> tuple[dict[str, Any], list]:  # type: ignore[no-untyped-def]
+    with factory() as session, session.begin():
+        project = project_for(session, principal, pid, lock=True)
+        if project.status != "open":
+            raise Problem(409, "Project closed", "the project is closed to uploads", "closed")
+        mine = list(
+            session.execute(
+                select(Upload).where(Upload.project_id == pid, Upload.body == principal.body)
+            ).scalars()
+        )
+        if any(u.sha256 == sha for u in mine):
+            same = next(u for u in mine if u.sha256 == sha)
+            return {"upload_id": same.id, "count": same.count, "sha256": sha, "duplicate": True}, []
+        existing = (
+            [read_records(settings.uploads_dir / u.file_name, u.bit_length)[0] for u in mine]
+            if mode == "append"
+            else []
+        )
+        dups = duplicate_refs(parsed.refs, existing)
+        if dups:
+            raise Problem(
+                409 if existing else 422,
+                "Duplicate refs",
+                f"{dups} ref(s) appear more than once"
+                + (" (in this file or in the body's earlier uploads)" if existing else ""),
+                "duplicate-refs",
+            )
+        old_files = []
+        if mode == "replace":
+            for u in mine:
+                old_files.append(settings.uploads_dir / u.file_name)
+                session.delete(u)
+        session.add(
+            Upload(
+                id=upload_id,
+                project_id=pid,
+                body=principal.body,
+                sha256=sha,
+                count=parsed.count,
+                bit_length=parsed.bit_length,
+                mode=mode,
+                file_name=final.name,
+            )
+        )
+        audit.append(
+            session,
+            actor=principal.actor,
+            action="upload.stored",
+            project_id=pid,
+            detail={
+                "upload": upload_id,
+                "records": parsed.count,
+                "sha256": sha,
+                "mode": mode,
+                "replaced": len(old_files),
+            },
+        )
+        session.flush()
+        records.replace(final)
+    return {
+        "upload_id": upload_id,
+        "count": parsed.count,
+        "sha256": sha,
+        "duplicate": False,
+    }, old_files

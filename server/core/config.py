@@ -1,0 +1,61 @@
+"""Server settings, read from ``KAKEHASHI_*`` environment variables or passed explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the linkage server (env prefix ``KAKEHASHI_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="KAKEHASHI_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("kakehashi-data"),
+        description="Folder for the database (SQLite), uploaded encodings and the operator "
+        "credential file.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/kakehashi.db. PostgreSQL: "
+        "postgresql+psycopg://user@host:5432/db",
+    )
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(default=8000, description="TCP port to listen on.")
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, description="Largest encodings upload accepted, in bytes."
+    )
+    retention_days: float | None = Field(
+        default=None,
+        description="Delete uploaded encodings this many days after upload (unset: keep "
+        "until the project is closed).",
+    )
+    credential_ttl_days: float | None = Field(
+        default=None,
+        description="Default lifetime of newly issued project credentials (unset: no expiry).",
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0, description="How often the background worker looks for queued runs."
+    )
+    run_worker: bool = Field(
+        default=True, description="Run the background linkage worker in this process."
+    )
+    log_level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING).")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'kakehashi.db').resolve()}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def retention_seconds(self) -> float | None:
+        return None if self.retention_days is None else self.retention_days * 86400.0

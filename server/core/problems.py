@@ -1,0 +1,61 @@
+"""RFC 9457 problem details: one exception type and the handlers that render it."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+_log = logging.getLogger("kakehashi.server")
+
+
+class Problem(Exception):
+    """An error shown to the client as ``application/problem+json``."""
+
+    def __init__(self, status: int, title: str, detail: str = "", kind: str = "") -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.kind = kind or title.lower().replace(" ", "-")
+
+
+def problem_response(status: int, title: str, detail: str = "", kind: str = "") -> JSONResponse:
+    body = {
+        "type": f"https://kakehashi.invalid/problems/{kind or title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error, including unexpected ones, as problem+json without a trace."""
+
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, exc.kind)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "HTTP error")
+        return problem_response(exc.status_code, title, str(exc.detail or ""))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        ]
+        return problem_response(422, "Invalid request", "; ".join(parts), "invalid-request")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        _log.error("unhandled error", extra={"error_type": type(exc).__name__})
+        return problem_response(500, "Internal Server Error", "an unexpected error occurred")

@@ -1,0 +1,201 @@
+"""The FastAPI application: ``create_app(settings)`` is the only constructor."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.api.deps import AUDIT_SCOPE_KEY
+from server.api.routes import audit_log, credentials, projects, results, runs, uploads
+from server.core import audit
+from server.core.config import Settings
+from server.core.logging import configure_logging
+from server.core.problems import install_problem_handlers
+from server.credentials import ensure_operator_credential
+from server.db.migrate import upgrade
+from server.db.models import AuditHead
+from server.db.session import make_engine, make_sessionmaker
+from server.worker import Worker, requeue_interrupted
+
+API_PREFIX = "/api/v1"
+_log = logging.getLogger("kakehashi.server")
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "kakehashi_http_requests_total",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "kakehashi_http_request_seconds",
+            "HTTP request duration by route template",
+            ["route"],
+            registry=self.registry,
+        )
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+class AuditAndLogMiddleware:
+    """Appends an audit entry for every request that presented a credential, logs and counts.
+
+    Logs hold the method, route template, status, duration and actor id only: never
+    bodies, query strings or credentials.
+    """
+
+    def __init__(self, app: ASGIApp, *, owner: FastAPI) -> None:
+        self.app = app
+        self.owner = owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope[AUDIT_SCOPE_KEY] = {}
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            note: dict[str, Any] = dict(scope.get(AUDIT_SCOPE_KEY) or {})
+            metrics: _Metrics = self.owner.state.metrics
+            metrics.requests.labels(scope["method"], route, str(status["code"])).inc()
+            metrics.latency.labels(route).observe(elapsed)
+            actor = note.pop("actor", None)
+            project_id = note.pop("project_id", None)
+            if actor is not None:
+                detail = {
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status["code"],
+                    **note,
+                }
+                await anyio.to_thread.run_sync(
+                    lambda: audit.append_now(
+                        self.owner.state.sessionmaker,
+                        actor=actor,
+                        action="http.request",
+                        project_id=project_id,
+                        detail=detail,
+                    )
+                )
+            _log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status["code"],
+                    "duration_ms": round(elapsed * 1000, 1),
+                    "actor": actor,
+                },
+            )
+
+
+def _initialise(app: FastAPI, settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    tmp = settings.uploads_dir / "tmp"
+    if tmp.exists():  # leftovers of a crashed upload: never part of any stored upload
+        for leftover in tmp.iterdir():
+            leftover.unlink(missing_ok=True)
+    url = settings.resolved_database_url
+    upgrade(url)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with factory() as session, session.begin():
+        if session.get(AuditHead, 1) is None:
+            session.add(AuditHead(id=1, seq=0, hash=audit.GENESIS))
+    path = ensure_operator_credential(factory, settings.data_dir)
+    if path is None:
+        _log.info(
+            "operator credential exists",
+            extra={"path": str(settings.data_dir / "operator.credential")},
+        )
+    requeue_interrupted(factory)
+    app.state.engine = engine
+    app.state.sessionmaker = factory
+    app.state.worker = None
+    if settings.run_worker:
+        worker = Worker(factory, settings)
+        worker.start()
+        app.state.worker = worker
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the linkage server app. Migrations, the operator credential and the worker
+    start in the lifespan (i.e. when the server starts)."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(_initialise, app, settings)
+        _log.info("server ready", extra={"database": settings.resolved_database_url.split(":")[0]})
+        try:
+            yield
+        finally:
+            if app.state.worker is not None:
+                await anyio.to_thread.run_sync(app.state.worker.stop)
+            app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Kakehashi linkage server",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.metrics = _Metrics()
+    install_problem_handlers(app)
+    for module in (projects, credentials, uploads, runs, results, audit_log):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process is up."""
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics (request counts and latencies)."""
+        return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(AuditAndLogMiddleware, owner=app)
+    return app
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """The app's API routes (for the role matrix test and documentation)."""
+    return [r for r in app.routes if isinstance(r, APIRoute)]

@@ -1,0 +1,278 @@
+"""Durable background runs: a job table in the database and one worker thread.
+
+Runs are claimed from the ``runs`` table (``queued`` → ``running``). On startup, runs left
+``running`` by a process that died are put back to ``queued`` and run again from the
+start; a run's results are written in one transaction, so a crashed run leaves nothing
+partial behind. The worker also applies the retention period to uploaded encodings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from linkage.engine import link
+from linkage.errors import LinkageError
+from server.core import audit
+from server.core.config import Settings
+from server.db.models import LinkEvent, Project, Run, TokenRow, Upload, utcnow
+from server.storage import read_records, refs_to_hex
+from server.tokens import assign_tokens
+
+_log = logging.getLogger("kakehashi.server.worker")
+_BATCH = 50_000
+
+
+class Cancelled(Exception):
+    """The coordinator cancelled the run."""
+
+
+def requeue_interrupted(factory: sessionmaker[Session]) -> int:
+    """Put runs left ``running`` by a crashed process back in the queue; return how many."""
+    with factory() as session, session.begin():
+        ids = list(session.execute(select(Run.id).where(Run.status == "running")).scalars())
+        if ids:
+            session.execute(
+                update(Run).where(Run.id.in_(ids)).values(status="queued", progress=0.0)
+            )
+            for rid in ids:
+                audit.append(session, actor="system", action="run.requeued", detail={"run": rid})
+    if ids:
+        _log.info("re-queued interrupted runs", extra={"runs": len(ids)})
+    return len(ids)
+
+
+def delete_encodings(session: Session, uploads: list[Upload], uploads_dir: Path) -> list[Path]:
+    """Delete upload rows in ``session``; return their files to unlink after commit."""
+    files = [uploads_dir / u.file_name for u in uploads]
+    if uploads:
+        session.execute(delete(Upload).where(Upload.id.in_([u.id for u in uploads])))
+    return files
+
+
+class Worker:
+    """Runs queued linkage jobs one at a time in a daemon thread."""
+
+    def __init__(self, factory: sessionmaker[Session], settings: Settings) -> None:
+        self.factory = factory
+        self.settings = settings
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="kakehashi-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.apply_retention()
+                while not self._stop.is_set() and self.run_next():
+                    pass
+            except Exception as exc:  # keep the worker alive; the run itself records errors
+                _log.error("worker loop error", extra={"error_type": type(exc).__name__})
+            self._wake.wait(self.settings.worker_poll_seconds)
+            self._wake.clear()
+
+    # -- retention ---------------------------------------------------------------------
+    def apply_retention(self) -> int:
+        """Delete encodings older than the retention period; return how many uploads."""
+        seconds = self.settings.retention_seconds
+        if seconds is None:
+            return 0
+        cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
+        with self.factory() as session, session.begin():
+            old = list(session.execute(select(Upload).where(Upload.created_at < cutoff)).scalars())
+            if not old:
+                return 0
+            by_project: dict[str, int] = {}
+            for upload in old:
+                by_project[upload.project_id] = by_project.get(upload.project_id, 0) + 1
+            files = delete_encodings(session, old, self.settings.uploads_dir)
+            for pid, n in by_project.items():
+                audit.append(
+                    session,
+                    actor="system",
+                    action="encodings.deleted.retention",
+                    project_id=pid,
+                    detail={"uploads": n, "retention_days": self.settings.retention_days},
+                )
+        for path in files:
+            path.unlink(missing_ok=True)
+        _log.info("retention deleted encodings", extra={"uploads": len(old)})
+        return len(old)
+
+    # -- runs --------------------------------------------------------------------------
+    def run_next(self) -> bool:
+        """Claim and execute one queued run; False when none is queued."""
+        with self.factory() as session, session.begin():
+            run = session.execute(
+                select(Run).where(Run.status == "queued").order_by(Run.created_at).limit(1)
+            ).scalar()
+            if run is None:
+                return False
+            claimed = session.execute(
+                update(Run)
+                .where(Run.id == run.id, Run.status == "queued")
+                .values(
+                    status="running",
+                    started_at=utcnow(),
+                    progress=0.0,
+                    attempts=Run.attempts + 1,
+                )
+            ).rowcount
+            rid, pid = run.id, run.project_id
+        if not claimed:
+            return True
+        _log.info("run started", extra={"run": rid, "project": pid})
+        try:
+            stats = self._execute(rid, pid)
+        except Cancelled:
+            self._finish(rid, "cancelled", None, None)
+        except (LinkageError, ValueError) as exc:
+            self._finish(rid, "failed", str(exc), None)
+        except Exception as exc:
+            _log.error("run crashed", extra={"run": rid, "error_type": type(exc).__name__})
+            self._finish(rid, "failed", f"internal error ({type(exc).__name__})", None)
+        else:
+            _log.info("run done", extra={"run": rid, "project": pid})
+            return bool(stats) or True
+        return True
+
+    def _finish(self, rid: str, status: str, error: str | None, stats: dict | None) -> None:
+        with self.factory() as session, session.begin():
+            session.execute(
+                update(Run)
+                .where(Run.id == rid)
+                .values(status=status, error=error, finished_at=utcnow(), stats=stats)
+            )
+            run = session.get(Run, rid)
+            audit.append(
+                session,
+                actor="system",
+                action=f"run.{status}",
+                project_id=run.project_id if run else None,
+                detail={"run": rid},
+            )
+
+    def _progress(self, rid: str, value: float) -> None:
+        with self.factory() as session, session.begin():
+            run = session.get(Run, rid)
+            if run is None or run.cancel_requested:
+                raise Cancelled
+            run.progress = value
+
+    def _execute(self, rid: str, pid: str) -> dict:
+        with self.factory() as session:
+            project = session.get(Project, pid)
+            if project is None:
+                raise LinkageError("project no longer exists")
+            threshold = project.threshold
+            bit_length = project.bit_length
+            bodies = list(project.bodies)
+            uploads = list(
+                session.execute(
+                    select(Upload).where(Upload.project_id == pid).order_by(Upload.created_at)
+                ).scalars()
+            )
+            previous = session.execute(
+                select(Run.id)
+                .where(Run.project_id == pid, Run.status == "done")
+                .order_by(Run.finished_at.desc())
+                .limit(1)
+            ).scalar()
+            old_token: dict[tuple[str, str], str] = {}
+            if previous is not None:
+                for body, ref, token in session.execute(
+                    select(TokenRow.body, TokenRow.ref, TokenRow.token).where(
+                        TokenRow.run_id == previous
+                    )
+                ):
+                    old_token[(body, ref)] = token
+        self._progress(rid, 0.05)
+
+        names: list[str] = []
+        datasets: list[np.ndarray] = []
+        refs: list[list[str]] = []
+        for body in bodies:
+            mine = [u for u in uploads if u.body == body]
+            if not mine:
+                continue
+            parts = [
+                read_records(self.settings.uploads_dir / u.file_name, bit_length) for u in mine
+            ]
+            names.append(body)
+            refs.append(refs_to_hex(np.concatenate([p[0] for p in parts])))
+            datasets.append(np.concatenate([p[1] for p in parts]))
+        if len(datasets) < 2:
+            raise LinkageError(
+                f"a run needs encodings from at least two bodies; {len(datasets)} uploaded"
+            )
+        self._progress(rid, 0.2)
+        result = link(datasets, threshold=threshold)
+        self._progress(rid, 0.8)
+
+        groups = np.concatenate(result.group_of)
+        owners = [(name, ref) for name, rs in zip(names, refs, strict=True) for ref in rs]
+        assignment = assign_tokens(groups, [old_token.get(key) for key in owners])
+        stats = {
+            "records": len(owners),
+            "bodies": len(names),
+            "groups": int(result.n_groups),
+            "linked_groups": int(np.count_nonzero(np.bincount(groups) > 1)),
+            "tokens_kept": assignment.kept,
+            "merges": sum(1 for e in assignment.events if e[0] == "merge"),
+            "splits": sum(1 for e in assignment.events if e[0] == "split"),
+        }
+        self._progress(rid, 0.9)
+        with self.factory() as session, session.begin():
+            run = session.get(Run, rid)
+            if run is None or run.cancel_requested:
+                raise Cancelled
+            session.execute(delete(TokenRow).where(TokenRow.run_id == rid))
+            session.execute(delete(LinkEvent).where(LinkEvent.run_id == rid))
+            rows = [
+                {"run_id": rid, "body": body, "ref": ref, "token": token}
+                for (body, ref), token in zip(owners, assignment.tokens, strict=True)
+            ]
+            for start in range(0, len(rows), _BATCH):
+                session.execute(insert(TokenRow), rows[start : start + _BATCH])
+            if assignment.events:
+                session.execute(
+                    insert(LinkEvent),
+                    [
+                        {"run_id": rid, "kind": k, "old_tokens": o, "new_tokens": n}
+                        for k, o, n in assignment.events
+                    ],
+                )
+            # Only the newest finished run's table is kept.
+            older = select(Run.id).where(Run.project_id == pid, Run.id != rid, Run.status == "done")
+            session.execute(delete(TokenRow).where(TokenRow.run_id.in_(older)))
+            run.status = "done"
+            run.progress = 1.0
+            run.stats = stats
+            run.finished_at = utcnow()
+            audit.append(
+                session,
+                actor="system",
+                action="run.done",
+                project_id=pid,
+                detail={"run": rid, **stats},
+            )
+        return stats
