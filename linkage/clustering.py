@@ -1,0 +1,169 @@
+"""Multi-party clustering of scored candidate pairs into groups.
+
+Greedy by descending score (ties: lower indices first): a pair joins the groups of its
+two records unless the merged group would hold two records of one body (bodies with
+deduplication switched on may repeat). Ambiguity is surfaced instead of decided by a
+coin toss: when record ``x`` is about to join ``y`` (body ``B``) but ``x`` has another
+candidate ``z`` in body ``B`` scoring within ``review_margin`` of the pair, and ``z``
+could still join ``x`` too, the pair is not merged and the groups of ``x``, ``y`` and
+``z`` are flagged for review. The same check runs from ``y``'s side. Twins are the typical
+case: the two siblings of one body score almost equally against one record of another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from linkage.errors import LinkageError
+
+MAX_BODIES = 62
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Groups of records.
+
+    Attributes:
+        group_of: ``(n,)`` int64 group of each global record index, ``0 .. n_groups-1``,
+            numbered in order of each group's first record.
+        n_groups: number of groups (singletons included).
+        review: ``(n_groups,)`` bool, True where an ambiguous pair touched the group.
+        merges: number of accepted pairs.
+        ambiguous: number of pairs left unmerged because they were ambiguous.
+    """
+
+    group_of: np.ndarray
+    n_groups: int
+    review: np.ndarray
+    merges: int
+    ambiguous: int
+
+
+@numba.njit(cache=True, inline="always")
+def _find(parent, x):
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        nxt = parent[x]
+        parent[x] = root
+        x = nxt
+    return root
+
+
+@numba.njit(cache=True)
+def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, margin):
+    """A candidate of ``x`` in ``y``'s body within ``margin`` that could also join, or -1."""
+    rx = _find(parent, x)
+    ry = _find(parent, y)
+    for p in range(adj_start[x], adj_start[x + 1]):
+        sz = adj_score[p]
+        if sz < s - margin:
+            break
+        z = adj_node[p]
+        if z == y or body[z] != body[y]:
+            continue
+        rz = _find(parent, z)
+        if rz == rx or rz == ry:  # noqa: SIM109 (numba-friendly)
+            continue
+        if (mask[rx] & mask[rz] & ~fixed) == 0:
+            return z
+    return -1
+
+
+@numba.njit(cache=True)
+def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin):
+    parent = np.arange(n)
+    mask = np.empty(n, np.int64)
+    for x in range(n):
+        mask[x] = np.int64(1) << body[x]
+    flagged = np.zeros(n, np.bool_)
+    merges = 0
+    ambiguous = 0
+    for e in range(left.shape[0]):
+        x = left[e]
+        y = right[e]
+        s = scores[e]
+        rx = _find(parent, x)
+        ry = _find(parent, y)
+        if rx == ry or (mask[rx] & mask[ry] & ~dedup_bits) != 0:
+            continue
+        if margin > 0:
+            z = -1
+            if (dedup_bits >> body[y]) & 1 == 0:
+                z = _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask,
+                           dedup_bits, margin)  # fmt: skip
+            if z < 0 and (dedup_bits >> body[x]) & 1 == 0:
+                z = _rival(y, x, s, adj_start, adj_node, adj_score, body, parent, mask,
+                           dedup_bits, margin)  # fmt: skip
+            if z >= 0:
+                flagged[x] = True
+                flagged[y] = True
+                flagged[z] = True
+                ambiguous += 1
+                continue
+        parent[ry] = rx
+        mask[rx] |= mask[ry]
+        merges += 1
+    roots = np.empty(n, np.int64)
+    for x in range(n):
+        roots[x] = _find(parent, x)
+    return roots, flagged, merges, ambiguous
+
+
+def cluster(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    scores: np.ndarray,
+    body: np.ndarray,
+    *,
+    dedup: np.ndarray | None = None,
+    review_margin: float = 0.0,
+) -> Clustering:
+    """Group ``n`` records from scored pairs.
+
+    Args:
+        n: number of records (global indices ``0 .. n-1``).
+        left, right, scores: ``(m,)`` candidate pairs (int64, int64, float64), any order.
+        body: ``(n,)`` int64 body of each record (``0 .. n_bodies-1``, at most 62 bodies).
+        dedup: ``(n_bodies,)`` bool, True where a body's own records may share a group.
+        review_margin: score margin under which two rival candidates make a pair
+            ambiguous; 0 turns the check off.
+    """
+    body = np.asarray(body, np.int64)
+    n_bodies = int(body.max()) + 1 if n else 0
+    if n_bodies > MAX_BODIES:
+        raise LinkageError(f"at most {MAX_BODIES} bodies can be clustered, got {n_bodies}")
+    if review_margin < 0:
+        raise LinkageError(f"review_margin must not be negative, got {review_margin}")
+    dedup_bits = 0
+    if dedup is not None:
+        for d, on in enumerate(dedup):
+            if on:
+                dedup_bits |= 1 << d
+    left = np.asarray(left, np.int64)
+    right = np.asarray(right, np.int64)
+    scores = np.asarray(scores, np.float64)
+    order = np.lexsort((right, left, -scores))
+    left, right, scores = left[order], right[order], scores[order]
+    nodes = np.concatenate([left, right])
+    others = np.concatenate([right, left])
+    both = np.concatenate([scores, scores])
+    adj = np.lexsort((others, -both, nodes))
+    adj_start = np.searchsorted(nodes[adj], np.arange(n + 1)).astype(np.int64)
+    roots, flagged, merges, ambiguous = _greedy(
+        n, left, right, scores, body, np.int64(dedup_bits), adj_start,
+        np.ascontiguousarray(others[adj]), np.ascontiguousarray(both[adj]),
+        float(review_margin),
+    )  # fmt: skip
+    uniq, first, group_of = np.unique(roots, return_index=True, return_inverse=True)
+    rank = np.empty(uniq.size, np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(uniq.size)
+    group_of = rank[group_of].astype(np.int64)
+    review = np.zeros(uniq.size, bool)
+    review[group_of[flagged]] = True
+    return Clustering(group_of, int(uniq.size), review, int(merges), int(ambiguous))
