@@ -123,6 +123,14 @@ class Municipality:
             "twins": {p.person_id for p in self.persons if p.twin},
         }
 
+    def twin_pairs(self) -> list[tuple[str, str]]:
+        """Pairs of person ids of twins (same household and birth date)."""
+        by_key: dict[tuple[int, object], list[str]] = {}
+        for p in self.persons:
+            if p.twin:
+                by_key.setdefault((p.household_id, p.dob), []).append(p.person_id)
+        return [(ids[0], ids[1]) for ids in by_key.values() if len(ids) == 2]
+
     def write_exports(self, folder: Path) -> dict[str, Path]:
         """Write one CSV per body into ``folder``; returns body key -> path."""
         folder = Path(folder)
