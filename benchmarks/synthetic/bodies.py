@@ -79,7 +79,7 @@ _STD = ("生年月日", "性別", "住所", "旧氏", "通称", "氏名_外国�
 BODIES: tuple[BodySpec, ...] = (
     BodySpec("jumin", "住民記録", "jumin.csv", "utf-8",
              ("宛名番号", *_FULL, *_STD),
-             "宛名番号", "", "wareki_kanji", "jumin", "kanji", False, JUMIN_FACTOR, False,
+             "宛名番号", "", "compact", "jumin", "kanji", False, JUMIN_FACTOR, False,
              None, _covers_all),
     BodySpec("gakko", "学校", "gakko.csv", "utf-8-sig",
              ("管理番号", "氏", "名", "氏_フリガナ", "名_フリガナ", "生年月日", "性別", "住所",
