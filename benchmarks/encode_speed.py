@@ -1,0 +1,200 @@
+"""Encoding throughput vs clkhash, and peak memory on a 1 M-row export.
+
+Measured side by side in one run, on the same synthetic records and schema:
+
+* **clkhash**: ``clkhash.clk.generate_clks`` in one process on values that were already
+  normalised (clkhash does no normalisation; that time is not counted for it);
+* **kakehashi**: ``encoders.encode_file`` end to end — reading the CSV, normalisation,
+  hashing and writing the encodings and keys files — with 1 and with N workers.
+
+The ratio kakehashi / clkhash in records per second is what the targets speak of; the
+median of ``--repeats`` runs is reported because the machine is shared.
+
+Peak RSS: ``kakehashi encode`` runs as a subprocess on a generated CSV of ``--big-rows``
+rows; the resident memory of it and its worker processes, summed, is sampled every
+50 ms.
+
+    python -m benchmarks.encode_speed --rows 20000 --big-rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+def _records(path: Path) -> list[dict[str, str]]:
+    from encoders.columns import resolve_columns
+    from encoders.readers import open_table
+
+    with open_table(path) as table:
+        plan = resolve_columns(table.headers)
+        return [plan.record(cells) for _, cells in table]
+
+
+def _make_export(folder: Path, children: int, seed: int) -> Path:
+    from benchmarks.synthetic import generate
+
+    return generate(children, seed=seed).write_exports(folder)["jumin"]
+
+
+def _inflate(source: Path, target: Path, rows: int) -> None:
+    """Write ``rows`` data rows by cycling ``source``'s rows with fresh record ids."""
+    with source.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        data = list(reader)
+    with target.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for i in range(rows):
+            row = list(data[i % len(data)])
+            row[0] = f"{i:010d}"
+            writer.writerow(row)
+
+
+def _peak_rss(command: list[str]) -> tuple[float, float, int]:
+    """Run ``command``; return (seconds, peak RSS MiB of it + children, exit status)."""
+    started = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while process.poll() is None:
+        try:
+            procs = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    return time.perf_counter() - started, peak / 2**20, process.returncode
+
+
+def measure(
+    rows: int = 20000, workers: int = 2, repeats: int = 3, big_rows: int = 0, seed: int = 11
+) -> dict[str, Any]:
+    from clkhash import clk
+    from clkhash import schema as clk_schema
+
+    from encoders.encode import encode_file
+    from encoders.pipeline import normalised_values
+    from encoders.secret import new_secret, write_secret
+    from linkage.schema import default_schema
+
+    schema = default_schema()
+    secret = new_secret()
+    results: dict[str, Any] = {"rows": rows, "workers": workers, "repeats": repeats}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        export = _make_export(tmp / "exports", rows, seed)
+        records = _records(export)
+        results["rows"] = len(records)
+        fields = list(schema.normalisers.items())
+        values = [normalised_values(r, fields, date.today())[0] for r in records]
+        reference = clk_schema.from_json_dict(schema.clkhash_document())
+
+        def time_clkhash() -> float:
+            started = time.perf_counter()
+            clk.generate_clks(values, reference, secret, max_workers=1)
+            return time.perf_counter() - started
+
+        def time_ours(n_workers: int) -> float:
+            started = time.perf_counter()
+            encode_file(
+                export, output=tmp / "out.kkh", keys_output=tmp / "out.keys.csv",
+                schema=schema, secret=secret, workers=n_workers, max_reject_rate=1.0,
+            )  # fmt: skip
+            return time.perf_counter() - started
+
+        timings: dict[str, list[float]] = {
+            "clkhash_1proc": [],
+            "kakehashi_1": [],
+            f"kakehashi_{workers}": [],
+        }
+        for _ in range(repeats):
+            timings["clkhash_1proc"].append(time_clkhash())
+            timings["kakehashi_1"].append(time_ours(1))
+            timings[f"kakehashi_{workers}"].append(time_ours(workers))
+        n = len(records)
+        rates = {k: n / statistics.median(v) for k, v in timings.items()}
+        results["records_per_second"] = rates
+        results["ratio_vs_clkhash"] = {
+            k: rates[k] / rates["clkhash_1proc"] for k in rates if k != "clkhash_1proc"
+        }
+        results["seconds"] = timings
+
+        if big_rows:
+            big = tmp / "big.csv"
+            _inflate(export, big, big_rows)
+            secret_file = tmp / "secret.txt"
+            write_secret(secret_file, secret)
+            command = [
+                sys.executable, "-m", "kakehashi", "encode", str(big), "--secret",
+                str(secret_file), "--workers", str(workers), "--out", str(tmp / "big.kkh"),
+                "--max-reject-rate", "1",
+            ]  # fmt: skip
+            seconds, peak, status = _peak_rss(command)
+            results["big"] = {
+                "rows": big_rows,
+                "seconds": seconds,
+                "records_per_second": big_rows / seconds,
+                "peak_rss_mib": peak,
+                "exit_status": status,
+                "csv_mib": big.stat().st_size / 2**20,
+            }
+    return results
+
+
+def to_markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "## Encoding speed",
+        "",
+        f"{results['rows']:,} synthetic records, median of {results['repeats']} runs.",
+        "",
+        "| encoder | records/s | × clkhash |",
+        "|---|---:|---:|",
+    ]
+    rates = results["records_per_second"]
+    for name, rate in rates.items():
+        ratio = results["ratio_vs_clkhash"].get(name, 1.0)
+        lines.append(f"| {name} | {rate:,.0f} | {ratio:.2f} |")
+    if "big" in results:
+        big = results["big"]
+        lines += [
+            "",
+            f"1 M-row run: {big['rows']:,} rows ({big['csv_mib']:.0f} MiB CSV) in "
+            f"{big['seconds']:.0f} s ({big['records_per_second']:,.0f} rows/s), "
+            f"peak RSS {big['peak_rss_mib']:.0f} MiB (encoder + workers), "
+            f"exit status {big['exit_status']}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--big-rows", type=int, default=0, help="0 skips the memory run")
+    parser.add_argument("--out", type=Path, default=None, help="folder for JSON + Markdown")
+    args = parser.parse_args(argv)
+    results = measure(args.rows, args.workers, args.repeats, args.big_rows)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "encode_speed.json").write_text(json.dumps(results, indent=2))
+        (args.out / "encode_speed.md").write_text(to_markdown(results))
+    print(to_markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
