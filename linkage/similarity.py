@@ -120,37 +120,33 @@ def _dice_rows(aw, apc, bw, bpc, jlo, jhi, a0, a1, threshold, same):
                             c3 += _popcount(aw[i + 3, w] & b)
                         pb = bpc[j]
                         d = p0 + pb
-                        if d > 0:
-                            s = 2.0 * c0 / d
-                            if s >= threshold and (not same or j > i):
-                                oi[n] = i
-                                oj[n] = j
-                                os_[n] = s
-                                n += 1
+                        s = 2.0 * c0 / d if d > 0 else 0.0
+                        if s >= threshold and (not same or j > i):
+                            oi[n] = i
+                            oj[n] = j
+                            os_[n] = s
+                            n += 1
                         d = p1 + pb
-                        if d > 0:
-                            s = 2.0 * c1 / d
-                            if s >= threshold and (not same or j > i + 1):
-                                oi[n] = i + 1
-                                oj[n] = j
-                                os_[n] = s
-                                n += 1
+                        s = 2.0 * c1 / d if d > 0 else 0.0
+                        if s >= threshold and (not same or j > i + 1):
+                            oi[n] = i + 1
+                            oj[n] = j
+                            os_[n] = s
+                            n += 1
                         d = p2 + pb
-                        if d > 0:
-                            s = 2.0 * c2 / d
-                            if s >= threshold and (not same or j > i + 2):
-                                oi[n] = i + 2
-                                oj[n] = j
-                                os_[n] = s
-                                n += 1
+                        s = 2.0 * c2 / d if d > 0 else 0.0
+                        if s >= threshold and (not same or j > i + 2):
+                            oi[n] = i + 2
+                            oj[n] = j
+                            os_[n] = s
+                            n += 1
                         d = p3 + pb
-                        if d > 0:
-                            s = 2.0 * c3 / d
-                            if s >= threshold and (not same or j > i + 3):
-                                oi[n] = i + 3
-                                oj[n] = j
-                                os_[n] = s
-                                n += 1
+                        s = 2.0 * c3 / d if d > 0 else 0.0
+                        if s >= threshold and (not same or j > i + 3):
+                            oi[n] = i + 3
+                            oj[n] = j
+                            os_[n] = s
+                            n += 1
                 else:
                     for q in range(r):
                         ii = i + q
@@ -162,13 +158,12 @@ def _dice_rows(aw, apc, bw, bpc, jlo, jhi, a0, a1, threshold, same):
                             for w in range(nw):
                                 c += _popcount(aw[ii, w] & bw[j, w])
                             d = pa + bpc[j]
-                            if d > 0:
-                                s = 2.0 * c / d
-                                if s >= threshold:
-                                    oi[n] = ii
-                                    oj[n] = j
-                                    os_[n] = s
-                                    n += 1
+                            s = 2.0 * c / d if d > 0 else 0.0
+                            if s >= threshold:
+                                oi[n] = ii
+                                oj[n] = j
+                                os_[n] = s
+                                n += 1
                 i += r
         g0 = g1
     return oi[:n].copy(), oj[:n].copy(), os_[:n].copy(), comparisons
