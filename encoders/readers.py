@@ -44,7 +44,8 @@ from encoders.errors import InputError
 Row = tuple[int, list[str]]
 TableFormat = Literal["csv", "xlsx"]
 
-_PREFIX_BYTES = 1 << 20
+_PREFIX_BYTES = 1 << 20  # how much of a CSV encoding detection looks at
+_CHUNK_BYTES = 1 << 16
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
@@ -341,32 +342,47 @@ class _CsvTable(Table):
         self._raw.close()
 
 
-def _detect_encoding(prefix: bytes, at_eof: bool, file: str) -> str:
-    """Detect a CSV's encoding from its first bytes: utf-8-sig, utf-8 or cp932.
+def _detect_encoding(head: bytes, raw: BinaryIO, file: str) -> str:
+    """Detect a CSV's encoding from up to its first MiB: utf-8-sig, utf-8 or cp932.
+
+    ``head`` is the first chunk already read from ``raw``; further chunks are read from
+    ``raw`` and decoded incrementally, so detection holds one chunk at a time. The caller
+    seeks ``raw`` back afterwards.
 
     Raises:
         InputError: UTF-16/32 byte-order mark, or neither UTF-8 nor CP932 decodes the prefix
             (the error names the row where the better of the two failed).
     """
-    if prefix.startswith(codecs.BOM_UTF8):
+    if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
-    if prefix.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise InputError(
             file,
             None,
             None,
             "the file is UTF-16 text (Excel's 'Unicode text'); save it as CSV (UTF-8) instead",
         )
-    furthest = 0
+    candidates = {c: codecs.getincrementaldecoder(c)("strict") for c in ("utf-8", "cp932")}
+    failed_at: dict[str, tuple[int, int]] = {}  # codec -> (byte offset, row)
+    chunk, offset, newlines = head, 0, 0
+    while True:
+        at_eof = not chunk
+        for codec, decoder in list(candidates.items()):
+            try:
+                decoder.decode(chunk, final=at_eof)
+            except UnicodeDecodeError as e:
+                start = max(0, min(e.start, len(chunk)))
+                failed_at[codec] = (offset + start, newlines + chunk.count(b"\n", 0, start) + 1)
+                del candidates[codec]
+        offset += len(chunk)
+        newlines += chunk.count(b"\n")
+        if at_eof or not candidates or offset >= _PREFIX_BYTES:
+            break
+        chunk = raw.read(_CHUNK_BYTES)
     for codec in ("utf-8", "cp932"):
-        decoder = codecs.getincrementaldecoder(codec)("strict")
-        try:
-            decoder.decode(prefix, final=at_eof)
-        except UnicodeDecodeError as e:
-            furthest = max(furthest, e.start)
-            continue
-        return codec
-    row = prefix.count(b"\n", 0, furthest) + 1
+        if codec in candidates:
+            return codec
+    row = max(failed_at.values())[1]
     raise InputError(
         file,
         row,
@@ -377,17 +393,16 @@ def _detect_encoding(prefix: bytes, at_eof: bool, file: str) -> str:
 
 
 def _open_csv(path: Path, raw: BinaryIO, encoding: str | None) -> Table:
-    prefix = raw.read(_PREFIX_BYTES)
-    at_eof = len(prefix) < _PREFIX_BYTES
-    has_bom = prefix.startswith(codecs.BOM_UTF8)
+    head = raw.read(_CHUNK_BYTES)
+    has_bom = head.startswith(codecs.BOM_UTF8)
     if encoding is None:
-        detected = _detect_encoding(prefix, at_eof, path.name)
+        detected = _detect_encoding(head, raw, path.name)
     else:
         detected = canonical_codec(encoding, file=path.name)
         if detected == "utf-8-sig" or (detected == "utf-8" and has_bom):
             detected = "utf-8-sig" if has_bom else "utf-8"
     raw.seek(len(codecs.BOM_UTF8) if detected == "utf-8-sig" and has_bom else 0)
-    first_line = prefix.split(b"\n", 1)[0]
+    first_line = head.split(b"\n", 1)[0]
     delimiter = "\t" if b"\t" in first_line and b"," not in first_line else ","
     if path.suffix.lower() == ".tsv":
         delimiter = "\t"
