@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkage.clustering import cluster
+from linkage.errors import LinkageError
+
+
+def _pairs(edges: list[tuple[int, int, float]]):
+    left, right, scores = zip(*edges, strict=True) if edges else ((), (), ())
+    return np.array(left, np.int64), np.array(right, np.int64), np.array(scores, float)
+
+
+def test_chain_across_bodies_forms_one_group() -> None:
+    body = np.array([0, 1, 2, 3])
+    c = cluster(4, *_pairs([(0, 1, 0.9), (1, 2, 0.85), (2, 3, 0.8)]), body)
+    assert c.n_groups == 1 and c.merges == 3 and not c.review.any()
+
+
+def test_at_most_one_record_per_body_greedy_by_score() -> None:
+    body = np.array([0, 1, 1])
+    c = cluster(3, *_pairs([(0, 1, 0.8), (0, 2, 0.95)]), body)
+    assert c.group_of[0] == c.group_of[2] != c.group_of[1]
+    assert c.n_groups == 2
+
+
+def test_dedup_body_may_repeat() -> None:
+    body = np.array([0, 0, 1])
+    edges = _pairs([(0, 1, 0.95), (1, 2, 0.9)])
+    assert cluster(3, *edges, body).n_groups == 2
+    assert cluster(3, *edges, body, dedup=np.array([True, False])).n_groups == 1
+
+
+def test_twins_are_flagged_not_merged() -> None:
+    # body 0 holds twins 0 and 1, body 1 holds 2 and 3; scores differ only slightly
+    body = np.array([0, 0, 1, 1])
+    edges = _pairs([(0, 2, 0.95), (0, 3, 0.93), (1, 3, 0.96), (1, 2, 0.92)])
+    c = cluster(4, *edges, body, review_margin=0.05)
+    assert c.n_groups == 4 and c.review.all() and c.ambiguous > 0
+    decided = cluster(4, *edges, body, review_margin=0.0)
+    assert decided.n_groups == 2 and not decided.review.any()
+    assert decided.group_of[1] == decided.group_of[3]
+
+
+def test_rival_already_taken_is_not_ambiguous() -> None:
+    # record 2 of body 1 is firmly matched to 1 (body 0); 0 then has one viable candidate
+    body = np.array([0, 0, 1, 1])
+    edges = _pairs([(1, 2, 0.99), (0, 3, 0.90), (0, 2, 0.89)])
+    c = cluster(4, *edges, body, review_margin=0.05)
+    assert c.n_groups == 2 and not c.review.any()
+
+
+def test_clear_winner_is_merged_and_unflagged() -> None:
+    body = np.array([0, 1, 1])
+    c = cluster(3, *_pairs([(0, 1, 0.97), (0, 2, 0.80)]), body, review_margin=0.05)
+    assert c.group_of[0] == c.group_of[1] and not c.review.any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_groups_never_repeat_a_body(data) -> None:
+    n = data.draw(st.integers(2, 30))
+    body = np.array(data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)))
+    m = data.draw(st.integers(0, 60))
+    edges = [
+        (data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n - 1)),
+         data.draw(st.floats(0.5, 1.0)))
+        for _ in range(m)
+    ]  # fmt: skip
+    edges = [(a, b, s) for a, b, s in edges if a != b]
+    margin = data.draw(st.sampled_from([0.0, 0.02]))
+    c = cluster(n, *_pairs(edges), body, review_margin=margin)
+    assert sorted(set(c.group_of.tolist())) == list(range(c.n_groups))
+    for g in range(c.n_groups):
+        members = body[c.group_of == g]
+        assert len(set(members.tolist())) == len(members)
+
+
+def test_too_many_bodies_and_negative_margin_are_refused() -> None:
+    with pytest.raises(LinkageError):
+        cluster(2, *_pairs([]), np.array([0, 70]))
+    with pytest.raises(LinkageError):
+        cluster(2, *_pairs([]), np.array([0, 1]), review_margin=-0.1)
