@@ -8,11 +8,12 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 import numpy as np
@@ -135,10 +136,15 @@ def iter_encoded_chunks(
     chunks are in flight, so memory stays bounded whatever the input size.
     """
     today = today or date.today()
-    workers = max(1, workers)
-    if workers == 1:
+    chunks = _chunks(records, chunk_rows)
+    first = next(chunks, None)
+    second = next(chunks, None) if first is not None else None
+    if workers <= 1 or second is None:
+        # One chunk (a small export) is done faster here than by starting processes.
         _init_worker(schema.document, secret, today)
-        for chunk in _chunks(records, chunk_rows):
+        for chunk in (c for c in (first, second) if c is not None):
+            yield _encode_chunk(chunk)
+        for chunk in chunks:
             yield _encode_chunk(chunk)
         return
     with ProcessPoolExecutor(
@@ -146,13 +152,13 @@ def iter_encoded_chunks(
         initializer=_init_worker,
         initargs=(schema.document, secret, today),
     ) as pool:
-        pending: list[Future[EncodedChunk]] = []
-        for chunk in _chunks(records, chunk_rows):
+        pending: deque[Future[EncodedChunk]] = deque()
+        for chunk in chain((first, second), chunks):
             pending.append(pool.submit(_encode_chunk, chunk))
             if len(pending) >= 2 * workers:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 @dataclass
