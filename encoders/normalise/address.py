@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from encoders.normalise.kanji import fold_kanji
 from encoders.normalise.numerals import KANJI_NUMERAL_CHARS, kanji_to_int
-from encoders.normalise.text import clean_text
+from encoders.normalise.text import clean_text, remove_spaces
 
 _DASHES = "-‐‑‒–—―−ー─━﹣"
 _DASH_BETWEEN_DIGITS = re.compile(rf"(?<=\d)\s*[{_DASHES}]\s*(?=\d)")
@@ -27,7 +27,6 @@ _LOT_SEP = r"(?:丁目|番地[のノ]?|番(?![町丁])|[-のノ])"
 _LOT = re.compile(rf"\d+(?:{_LOT_SEP}\d+)*(?:丁目|番地|番(?![町丁])|号)?(?![\d条線区町村丁通地割])")
 _LOT_UNITS = re.compile(r"丁目|番地[のノ]?|番|[のノ]")
 _MULTI_DASH = re.compile(r"-{2,}")
-_SPACES = re.compile(r"\s+")
 _BUILDING_LEAD = re.compile(r"^[\s,、-]+")
 
 
@@ -69,8 +68,8 @@ def split_address(value: str) -> Address:
     text = fold_ga(convert_kanji_numerals(fold_dashes(text)))
     lot = _LOT.search(text)
     if lot is None:
-        return Address(_SPACES.sub("", text), "")
-    prefix = _SPACES.sub("", text[: lot.start()])
+        return Address(remove_spaces(text), "")
+    prefix = remove_spaces(text[: lot.start()])
     building = _BUILDING_LEAD.sub("", text[lot.end() :]).strip()
     return Address(prefix + unify_lot(lot.group()), building)
 

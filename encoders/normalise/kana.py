@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from encoders.normalise.text import clean_text
+from encoders.normalise.text import clean_text, nfkc
 
 _HIRA_TO_KATA = {cp: cp + 0x60 for cp in range(0x3041, 0x3097)}
 _HIRA_TO_KATA.update({0x309D: 0x30FD, 0x309E: 0x30FE})  # ゝゞ → ヽヾ
@@ -32,7 +32,7 @@ _VU_MAP = {
 }  # fmt: skip
 _VU_ROW = str.maketrans({"ヷ": "バ", "ヸ": "ビ", "ヹ": "ベ", "ヺ": "ボ"})
 # Dashes and tildes typed for the long-vowel mark after a kana.
-_LONG_MARK_LOOKALIKE = re.compile(r"(?<=[\u30a1-\u30fa\u30fc])[-~―─━ｰ]")
+_LONG_MARK_LOOKALIKE = re.compile(r"(?<=[\u30a1-\u30fa\u30fc])[-~―─━ｰ]+")
 
 _VOWEL_ROWS = {
     "ア": "アカガサザタダナハバパマヤラワ",
@@ -97,8 +97,10 @@ def strict_kana(value: str) -> str:
     if unknown or not text:
         return ""
     text = to_katakana(text)
-    text = text.translate(_SEPARATORS)
-    text = _LONG_MARK_LOOKALIKE.sub("ー", text)
+    stripped = text.translate(_SEPARATORS)
+    # Re-compose what dropping separators made adjacent (keeps the key idempotent).
+    text = nfkc(stripped) if len(stripped) != len(text) else stripped
+    text = _LONG_MARK_LOOKALIKE.sub(lambda m: "ー" * len(m.group()), text)
     text = _expand_iteration_marks(text)
     text = _VU.sub(lambda m: _VU_MAP[m.group(1)], text.translate(_VU_ROW))
     text = text.translate(_SMALL_TO_LARGE).translate(_OBSOLETE)

@@ -14,11 +14,10 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from encoders.normalise.kanji import fold_kanji
-from encoders.normalise.text import clean_text
+from encoders.normalise.text import clean_text, remove_spaces
 
 ALTERNATE_SEPARATOR = "|"
 _ROMAN_NON_ALNUM = re.compile(r"[^A-Z0-9]+")
-_SPACES = re.compile(r"\s+")
 
 
 class SplitName(NamedTuple):
@@ -42,7 +41,7 @@ def split_full_name(value: str) -> SplitName:
     surname, sep, given = text.partition(" ")
     if not sep:
         return SplitName(text, "", False)
-    return SplitName(surname, _SPACES.sub("", given), True)
+    return SplitName(surname, remove_spaces(given), True)
 
 
 @lru_cache(maxsize=65536)
@@ -51,7 +50,7 @@ def normalise_kanji_name(value: str) -> str:
     text, unknown = clean_text(value)
     if unknown:
         return ""
-    return fold_kanji(_SPACES.sub("", text))
+    return fold_kanji(remove_spaces(text))
 
 
 def _strip_accents(text: str) -> str:

@@ -1,6 +1,7 @@
 """Text rule: the first step of every normaliser.
 
-Order: strip variation selectors (and IVS), NFKC, fold CP932 look-alike pairs, detect
+Order: strip variation selectors (and IVS), NFKC, fold CP932 look-alike pairs (and drop
+combining voiced marks NFKC left uncomposed), detect
 placeholders for unrepresentable characters, collapse whitespace (U+3000 included).
 """
 
@@ -31,6 +32,9 @@ _CP932_FOLD = str.maketrans(
         "\u2014": "\u2015",  # — EM DASH (Unicode) vs ― HORIZONTAL BAR (CP932)
         "\u2016": "\u2225",  # ‖ DOUBLE VERTICAL LINE vs ∥ PARALLEL TO (CP932)
         "\u00a6": "|",  # ¦
+        # Combining (semi-)voiced marks NFKC could not compose onto a kana are orphans.
+        "\u3099": None,
+        "\u309a": None,
     }
 )
 
@@ -73,6 +77,17 @@ def clean_text(value: str) -> tuple[str, bool]:
     if has_placeholder(text):
         return "", True
     return collapse_whitespace(text), False
+
+
+def remove_spaces(text: str) -> str:
+    """Remove the spaces of a cleaned text, re-composing what becomes adjacent (NFKC).
+
+    Without the re-composition 'K ̧' would give 'K' + U+0327 and change again on a
+    second pass (normalisers must be idempotent).
+    """
+    if " " not in text:
+        return text
+    return nfkc(text.replace(" ", ""))
 
 
 def normalise_text(value: str) -> str:
