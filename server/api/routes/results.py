@@ -100,16 +100,16 @@ def token_table(
 ) -> StreamingResponse:
     """The token table of the latest finished run: rows ``token, body, ref`` (streamed)."""
     project_for(session, principal, pid)
-    run = _latest_run(session, pid)
-    session.rollback()
+    rid = _latest_run(session, pid).id
+    session.close()  # release the database before writing the audit entry
     audit.append_now(
         factory,
         actor=principal.actor,
         action="results.tokens.download",
         project_id=pid,
-        detail={"run": run.id, "format": format},
+        detail={"run": rid, "format": format},
     )
-    rows = _rows(factory, run.id, None)
+    rows = _rows(factory, rid, None)
     return _response(_stream(rows, ["token", "body", "ref"], format), format, "tokens")
 
 
@@ -123,16 +123,16 @@ def body_mapping(
 ) -> StreamingResponse:
     """The calling body's own rows ``ref, token`` from the latest finished run."""
     project_for(session, principal, pid)
-    run = _latest_run(session, pid)
-    session.rollback()
+    rid = _latest_run(session, pid).id
+    session.close()  # release the database before writing the audit entry
     audit.append_now(
         factory,
         actor=principal.actor,
         action="results.mapping.download",
         project_id=pid,
-        detail={"run": run.id, "format": format, "body": principal.body},
+        detail={"run": rid, "format": format, "body": principal.body},
     )
-    rows = ((ref, token) for token, _, ref in _rows(factory, run.id, principal.body))
+    rows = ((ref, token) for token, _, ref in _rows(factory, rid, principal.body))
     return _response(_stream(rows, ["ref", "token"], format), format, "mapping")
 
 
