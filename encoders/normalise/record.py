@@ -24,7 +24,7 @@ from encoders.normalise.names import (
     with_alternates,
 )
 from encoders.normalise.sex import normalise_sex
-from encoders.normalise.text import has_placeholder, nfkc, normalise_text
+from encoders.normalise.text import has_placeholder, normalise_text
 
 FieldNormaliser = Callable[[Mapping[str, str], list[Issue], date | None], str]
 """(record, issues to append to, today) -> field value ('' when unknown)."""
@@ -51,7 +51,7 @@ class NormalisedRecord:
 def _raw(record: Mapping[str, str], key: str, issues: list[Issue]) -> str:
     """The raw value of ``key`` ('' when missing); a placeholder is reported and gives ''."""
     value = record.get(key) or ""
-    if value and has_placeholder(nfkc(value)):
+    if value and has_placeholder(value):
         issues.append(Issue(key, "placeholder character", "warning"))
         return ""
     return value

@@ -13,7 +13,8 @@ from functools import lru_cache
 
 # Characters municipal systems put in place of a character they cannot represent (外字).
 # ？ becomes '?' under NFKC; both forms are listed.
-PLACEHOLDERS = frozenset("〓●■？?")
+PLACEHOLDERS = frozenset("〓●■？?﹖")
+_PLACEHOLDER = re.compile("[" + "".join(sorted(PLACEHOLDERS)) + "]")
 
 _VARIATION_SELECTORS = {cp: None for cp in range(0xFE00, 0xFE10)}
 _VARIATION_SELECTORS.update({cp: None for cp in range(0xE0100, 0xE01F0)})
@@ -38,11 +39,15 @@ _CP932_FOLD = str.maketrans(
     }
 )
 
+_HAS_VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+_HAS_CP932_FOLD = re.compile("[" + "".join(sorted(chr(cp) for cp in _CP932_FOLD)) + "]")
 _WHITESPACE = re.compile(r"\s+")
 
 
 def strip_variation_selectors(value: str) -> str:
     """Remove variation selectors U+FE00–FE0F and ideographic variation selectors (IVS)."""
+    if _HAS_VARIATION_SELECTOR.search(value) is None:  # the common case, a C-speed scan
+        return value
     return value.translate(_VARIATION_SELECTORS)
 
 
@@ -53,6 +58,8 @@ def nfkc(value: str) -> str:
 
 def fold_cp932(value: str) -> str:
     """Fold the CP932/JIS look-alike pairs (〜/～ → '~', −/－ → '-', —/― → '―', …)."""
+    if _HAS_CP932_FOLD.search(value) is None:
+        return value
     return value.translate(_CP932_FOLD)
 
 
@@ -62,8 +69,11 @@ def collapse_whitespace(value: str) -> str:
 
 
 def has_placeholder(value: str) -> bool:
-    """True when ``value`` contains a placeholder for an unrepresentable character."""
-    return any(ch in PLACEHOLDERS for ch in value)
+    """True when ``value`` contains a placeholder for an unrepresentable character.
+
+    Works on raw and NFKC-normalised text alike (the NFKC forms are in the set).
+    """
+    return _PLACEHOLDER.search(value) is not None
 
 
 @lru_cache(maxsize=65536)
