@@ -57,7 +57,7 @@ _ERA_NAMES = "|".join(sorted((k for k in _ERA_ALIASES if not k.isdigit()), key=l
 _GREGORIAN_8 = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _ERA_CODE_7 = re.compile(r"([1-5])(\d{2})(\d{2})(\d{2})")
 _GREGORIAN = re.compile(rf"{_NUM}{_SEP}{_NUM}{_SEP}{_NUM}\s*日?{_TIME}")
-_WAREKI = re.compile(rf"({_ERA_NAMES})\s*(元|{_NUM_BODY}){_SEP}{_NUM}{_SEP}{_NUM}\s*日?")
+_WAREKI = re.compile(rf"({_ERA_NAMES})\.?\s*(元|{_NUM_BODY}){_SEP}{_NUM}{_SEP}{_NUM}\s*日?")
 
 DEFAULT_COLUMN = "date_of_birth"
 
