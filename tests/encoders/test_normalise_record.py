@@ -306,3 +306,15 @@ def test_kanji_name_width_of_spaces_irrelevant(value: str) -> None:
 def test_normalisation_error_carries_column_and_reason() -> None:
     exc = NormalisationError("sex", "unrecognised sex code", "warning")
     assert exc.to_issue() == Issue("sex", "unrecognised sex code", "warning")
+
+
+def test_runtime_does_not_import_jntajis() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from encoders.normalise import normalise_record, fold_kanji;"
+        "fold_kanji('髙'); normalise_record({'surname': '髙橋'});"
+        "assert 'jntajis' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
