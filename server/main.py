@@ -33,7 +33,6 @@ from server.db.models import AuditHead
 from server.db.session import make_engine, make_sessionmaker
 from server.worker import Worker, requeue_interrupted
 
-API_PREFIX = "/api/v1"
 _log = logging.getLogger("kakehashi.server")
 
 
@@ -179,8 +178,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = _Metrics()
     install_problem_handlers(app)
+    # Routes are added directly (not via include_router) so that ``app.routes`` lists every
+    # APIRoute with its full path, for the role-matrix test and metrics labels.
     for module in (projects, credentials, uploads, runs, results, audit_log):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.router.routes.extend(module.router.routes)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

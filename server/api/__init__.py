@@ -1,0 +1,3 @@
+"""HTTP API of the linkage server."""
+
+API_PREFIX = "/api/v1"

@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from server.api import API_PREFIX
 from server.api.deps import Coordinator, SessionDep, project_for
 from server.db.models import AuditEntry
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
 
 @router.get("/projects/{pid}/audit")

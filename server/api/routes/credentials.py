@@ -7,13 +7,14 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from server.api import API_PREFIX
 from server.api.deps import Operator, SessionDep, SettingsDep, project_for
 from server.core import audit
 from server.core.problems import Problem
 from server.credentials import issue, revoke_matching
 from server.db.models import Credential, utcnow
 
-router = APIRouter(tags=["credentials"])
+router = APIRouter(prefix=API_PREFIX, tags=["credentials"])
 
 
 class CredentialRequest(BaseModel):

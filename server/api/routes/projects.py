@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from linkage.errors import SchemaError
 from linkage.schema import default_schema, parse_schema
+from server.api import API_PREFIX
 from server.api.deps import (
     CoordinatorOrOperator,
     FactoryDep,
@@ -28,7 +29,7 @@ from server.credentials import issue
 from server.db.models import Project, Upload, utcnow
 from server.worker import delete_encodings
 
-router = APIRouter(tags=["projects"])
+router = APIRouter(prefix=API_PREFIX, tags=["projects"])
 
 
 class ProjectCreate(BaseModel):

@@ -16,12 +16,13 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.api import API_PREFIX
 from server.api.deps import Body, Coordinator, FactoryDep, SessionDep, project_for
 from server.core import audit
 from server.core.problems import Problem
 from server.db.models import LinkEvent, Run, TokenRow
 
-router = APIRouter(tags=["results"])
+router = APIRouter(prefix=API_PREFIX, tags=["results"])
 _PAGE = 20_000
 
 

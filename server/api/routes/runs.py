@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
+from server.api import API_PREFIX
 from server.api.deps import Coordinator, SessionDep, project_for
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
 from server.db.models import Run, utcnow
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(prefix=API_PREFIX, tags=["runs"])
 
 
 def run_view(run: Run) -> dict[str, Any]:

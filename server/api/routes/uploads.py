@@ -10,6 +10,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from server.api import API_PREFIX
 from server.api.deps import Body, FactoryDep, SettingsDep, audit_note, project_for
 from server.core import audit
 from server.core.problems import Problem
@@ -17,7 +18,7 @@ from server.core.security import new_id
 from server.db.models import Upload
 from server.storage import duplicate_refs, ingest, read_records, receive_to_file
 
-router = APIRouter(tags=["uploads"])
+router = APIRouter(prefix=API_PREFIX, tags=["uploads"])
 _log = logging.getLogger("kakehashi.server.uploads")
 
 
