@@ -11,7 +11,8 @@ The looser schemes (読み・字形による類推, 法務省告示582号) merge
 (level 1 < level 2 < level 3 < level 4 < not in JIS; ties by code point) becomes the
 target, but only if it is strictly better than the source character. The mapping is then
 iterated to a fixpoint (a→b, b→c gives a→c) and a small hand list of JIS-to-JIS pairs the
-map does not cover is added.
+map does not cover is added. A short exclusion list drops the 戸籍通達 corrections that
+join two unrelated JIS X 0208 characters (孩→咳, 誥→詰, …).
 
 Usage::
 
@@ -47,6 +48,29 @@ HAND_PAIRS: dict[str, str] = {
     "濱": "浜",
     "𠮷": "吉",
 }
+
+# JIS X 0208 characters the 戸籍通達 scheme folds onto a different, unrelated JIS X 0208
+# character (誤字→正字 corrections, not variants); folding them would merge distinct names.
+EXCLUDED_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("切", "功"),
+        ("孩", "咳"),
+        ("夂", "終"),
+        ("勹", "包"),
+        ("乢", "蓋"),
+        ("屓", "負"),
+        ("槁", "橋"),
+        ("碚", "培"),
+        ("唔", "吾"),
+        ("皀", "香"),
+        ("擱", "閣"),
+        ("誥", "詰"),
+        ("逑", "述"),
+        ("臙", "咽"),
+        ("抂", "狂"),
+        ("閧", "巷"),
+    }
+)
 
 # Code point ranges scanned: CJK Unified Ideographs (+ Ext. A..), compatibility ideographs.
 _RANGES = (
@@ -95,7 +119,11 @@ def _code_points() -> Iterator[str]:
 
 def best_target(char: str) -> str:
     """The best-JIS-level shrink candidate of ``char``, or ``char`` itself."""
-    candidates = [c for c in jntajis.mj_shrink_candidates(char, int(SCHEMES)) if len(c) == 1]
+    candidates = [
+        c
+        for c in jntajis.mj_shrink_candidates(char, int(SCHEMES))
+        if len(c) == 1 and (char, c) not in EXCLUDED_PAIRS
+    ]
     if not candidates:
         return char
     best = min(candidates, key=lambda c: (jis_rank(c), ord(c)))

@@ -91,6 +91,11 @@ def test_kiru_is_not_folded_to_kou() -> None:
     assert all(target != "功" or chr(src) != "切" for src, target in fold_table().items())
 
 
+@pytest.mark.parametrize("char", list("孩誥槁逑擱碚"))
+def test_unrelated_corrections_are_excluded(char: str) -> None:
+    assert fold_kanji(char) == char
+
+
 def test_fold_table_is_a_fixpoint() -> None:
     table = fold_table()
     assert len(table) > 1000
