@@ -3,7 +3,8 @@
 Accepted: 2019-05-01, 2019/5/1, 2019.5.1, 20190501, 2019年5月1日 (with an optional time
 part as Excel exports write it), full-width digits, kanji numerals; 令和5年4月1日, R5.4.1,
 H30/12/31, 令和元年5月1日, S64.1.7, 明治/大正 (M/T), one-kanji era abbreviations (令5.4.1),
-and 7-digit era codes EYYMMDD (1 明治, 2 大正, 3 昭和, 4 平成, 5 令和).
+7-digit era codes EYYMMDD (1 明治, 2 大正, 3 昭和, 4 平成, 5 令和) and their letter form
+(H300401).
 
 Era boundaries are exact: 昭和 ends 1989-01-07, 平成 runs 1989-01-08 … 2019-04-30,
 令和 starts 2019-05-01. A date outside its era (平成31年5月1日), an impossible date
@@ -56,6 +57,7 @@ _ERA_NAMES = "|".join(sorted((k for k in _ERA_ALIASES if not k.isdigit()), key=l
 
 _GREGORIAN_8 = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _ERA_CODE_7 = re.compile(r"([1-5])(\d{2})(\d{2})(\d{2})")
+_ERA_LETTER_6 = re.compile(r"([MTSHR])(\d{2})(\d{2})(\d{2})")
 _GREGORIAN = re.compile(rf"{_NUM}{_SEP}{_NUM}{_SEP}{_NUM}\s*日?{_TIME}")
 _WAREKI = re.compile(rf"({_ERA_NAMES})\.?\s*(元|{_NUM_BODY}){_SEP}{_NUM}{_SEP}{_NUM}\s*日?")
 
@@ -92,6 +94,8 @@ def _parse(text: str, column: str) -> date:
     if m := _GREGORIAN_8.fullmatch(text):
         return _make_date(int(m[1]), int(m[2]), int(m[3]), column)
     if m := _ERA_CODE_7.fullmatch(text):
+        return wareki_to_date(m[1], int(m[2]), int(m[3]), int(m[4]), column)
+    if m := _ERA_LETTER_6.fullmatch(text):
         return wareki_to_date(m[1], int(m[2]), int(m[3]), int(m[4]), column)
     if m := _WAREKI.fullmatch(text):
         year = 1 if m[2] == "元" else _number(m[2])
