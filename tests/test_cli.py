@@ -1,0 +1,150 @@
+"""The command line: every subcommand documents itself; bad input is one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kakehashi.cli import main
+
+SUBCOMMANDS = [
+    ["secret", "new"],
+    ["serve"],
+    ["project", "create"],
+    ["encode"],
+    ["upload"],
+    ["run"],
+    ["results"],
+    ["resolve"],
+    ["demo"],
+]
+
+
+def run(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS, ids=" ".join)
+def test_every_subcommand_has_help(words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([*words, "--help"]) == 0
+    assert "Usage" in capsys.readouterr().out
+
+
+def test_encode_with_missing_secret_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = tmp_path / "a.csv"
+    export.write_text("宛名番号,氏名,生年月日\n1,高橋　太郎,2015-04-01\n", encoding="utf-8")
+    assert run(["encode", str(export), "--secret", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "secret file not found" in err
+    assert not list(tmp_path.glob("*.kkh"))
+
+
+def test_encode_empty_file_fails_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "s.txt"
+    assert run(["secret", "new", str(secret)]) == 0
+    export = tmp_path / "empty.csv"
+    export.write_bytes(b"")
+    assert run(["encode", str(export), "--secret", str(secret)]) == 2
+    assert "empty.csv" in capsys.readouterr().err
+    assert not list(tmp_path.glob("empty.kkh")) and not list(tmp_path.glob("*.keys.csv"))
+
+
+def test_encode_unknown_mapped_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    secret = tmp_path / "s.txt"
+    run(["secret", "new", str(secret)])
+    export = tmp_path / "a.csv"
+    export.write_text("宛名番号,氏名,生年月日\n1,高橋　太郎,2015-04-01\n", encoding="utf-8")
+    status = run(["encode", str(export), "--secret", str(secret), "--column", "sex=せいべつ"])
+    assert status == 2
+    assert "せいべつ" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.kkh"))
+
+
+def test_upload_refuses_a_broken_encodings_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    enc = tmp_path / "x.kkh"
+    enc.write_bytes(b"")
+    status = run(
+        [
+            "upload",
+            str(enc),
+            "--server",
+            "http://127.0.0.1:9",
+            "--project",
+            "p",
+            "--credential",
+            str(tmp_path / "missing.credential"),
+        ]
+    )
+    assert status == 2
+    assert "not an encodings file" in capsys.readouterr().err
+
+
+def test_upload_with_missing_credential_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    from linkage.container import Encodings, new_ref, write_encodings
+
+    enc = tmp_path / "x.kkh"
+    write_encodings(enc, Encodings([new_ref()], np.zeros((1, 128), np.uint8), 1024, None))
+    status = run(
+        [
+            "upload",
+            str(enc),
+            "--server",
+            "http://127.0.0.1:9",
+            "--project",
+            "p",
+            "--credential",
+            str(tmp_path / "missing.credential"),
+        ]
+    )
+    assert status == 2
+    assert "credential file not found" in capsys.readouterr().err
+
+
+def test_upload_to_an_unreachable_server(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    from linkage.container import Encodings, new_ref, write_encodings
+
+    enc = tmp_path / "x.kkh"
+    write_encodings(enc, Encodings([new_ref()], np.zeros((1, 128), np.uint8), 1024, None))
+    cred = tmp_path / "body.credential"
+    cred.write_text("kkh_body_x\n")
+    status = run(
+        [
+            "upload",
+            str(enc),
+            "--server",
+            "http://127.0.0.1:9",
+            "--project",
+            "p",
+            "--credential",
+            str(cred),
+        ]
+    )
+    assert status == 2
+    assert "cannot reach the server" in capsys.readouterr().err
+
+
+def test_resolve_refs_from_a_keys_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = tmp_path / "k.keys.csv"
+    keys.write_text("ref,record_id\n" + "a" * 32 + ",R-1\n", encoding="utf-8")
+    assert run(["resolve", str(keys), "a" * 32]) == 0
+    assert "R-1" in capsys.readouterr().out
+    assert run(["resolve", str(keys), "b" * 32]) == 1
