@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from functools import lru_cache
 
-from benchmarks.synthetic.population import KANJI_VARIANTS
+from benchmarks.synthetic.population import KANJI_VARIANTS, REFERENCE_DATE
 
 
 @dataclass(frozen=True)
@@ -161,10 +161,14 @@ def replace_one_char(rng: random.Random, text: str, alphabet: str) -> str:
     return text[:i] + new + text[i + 1 :]
 
 
-def typo_date(rng: random.Random, d: date) -> date:
-    """A wrong but valid date: day and month swapped, or one digit of YYYYMMDD changed."""
+def typo_date(rng: random.Random, d: date, latest: date = REFERENCE_DATE) -> date:
+    """A wrong but valid date no later than ``latest``: day and month swapped, or one digit
+    of YYYYMMDD changed (a future birth date would be caught at entry, so it is not made).
+    """
     if d.day <= 12 and d.day != d.month and rng.random() < 0.5:
-        return date(d.year, d.day, d.month)
+        swapped = date(d.year, d.day, d.month)
+        if swapped <= latest:
+            return swapped
     digits = d.strftime("%Y%m%d")
     for _ in range(20):
         i = rng.choice((2, 3, 4, 5, 6, 7))
@@ -172,7 +176,9 @@ def typo_date(rng: random.Random, d: date) -> date:
         if new == digits:
             continue
         try:
-            return date(int(new[:4]), int(new[4:6]), int(new[6:]))
+            wrong = date(int(new[:4]), int(new[4:6]), int(new[6:]))
         except ValueError:
             continue
-    return d + timedelta(days=1)
+        if wrong <= latest:
+            return wrong
+    return d - timedelta(days=1)

@@ -129,7 +129,7 @@ def test_foreign_residents_have_roman_names_in_resident_register(town) -> None:
 
 
 def test_format_helpers() -> None:
-    from datetime import date
+    from datetime import date, timedelta
 
     assert format_date(date(2023, 4, 1), "wareki_kanji") == "令和5年4月1日"
     assert format_date(date(2019, 5, 1), "wareki_kanji") == "令和元年5月1日"
@@ -143,6 +143,8 @@ def test_format_helpers() -> None:
     rng = random.Random(0)
     d = date(2015, 3, 7)
     assert all(typo_date(rng, d) != d for _ in range(50))
+    recent = REFERENCE_DATE - timedelta(days=3)
+    assert all(d != typo_date(rng, recent) <= REFERENCE_DATE for _ in range(200))
 
 
 def test_scenario_sizes_and_speed() -> None:
