@@ -36,13 +36,22 @@ class Cancelled(Exception):
 def requeue_interrupted(factory: sessionmaker[Session]) -> int:
     """Put runs left ``running`` by a crashed process back in the queue; return how many."""
     with factory() as session, session.begin():
-        ids = list(session.execute(select(Run.id).where(Run.status == "running")).scalars())
+        stuck = session.execute(
+            select(Run.id, Run.project_id).where(Run.status == "running")
+        ).all()
+        ids = [rid for rid, _ in stuck]
         if ids:
             session.execute(
                 update(Run).where(Run.id.in_(ids)).values(status="queued", progress=0.0)
             )
-            for rid in ids:
-                audit.append(session, actor="system", action="run.requeued", detail={"run": rid})
+            for rid, pid in stuck:
+                audit.append(
+                    session,
+                    actor="system",
+                    action="run.requeued",
+                    project_id=pid,
+                    detail={"run": rid},
+                )
     if ids:
         _log.info("re-queued interrupted runs", extra={"runs": len(ids)})
     return len(ids)
