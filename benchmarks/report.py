@@ -20,6 +20,11 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def method_seconds(timings: dict[str, float]) -> float:
+    """Seconds to prepare a method and produce one prediction (sweep totals excluded)."""
+    return sum(v for k, v in timings.items() if k.endswith("_s") and not k.endswith("sweep_s"))
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """A few console lines: each method's best-F1 point."""
     lines = [f"== {result['dataset']}  records {result['records']}"]
@@ -42,7 +47,8 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
     out.append(
         "Best-F1 point of each method's threshold sweep (status quo has no threshold). "
         "Pairs are cross-body record pairs; *exact* is the share of children whose records "
-        "form exactly one group."
+        "form exactly one group. *time*: normalise/encode + train + one prediction "
+        "(Splink: model training and scoring; Kakehashi: encoding and one link run)."
     )
     out.append("")
     out.append(
@@ -53,7 +59,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
     for r in results:
         for name, m in r["methods"].items():
             b = m["best"]
-            seconds = sum(v for k, v in m["timings"].items() if k.endswith("_s"))
+            seconds = method_seconds(m["timings"])
             twins = f"{b['twins_merged']}/{b['twin_pairs']}" if b["twin_pairs"] else "–"
             out.append(
                 f"| {r['dataset']} | {_LABELS.get(name, name)} | {_fmt(b['threshold'], 3)} "
