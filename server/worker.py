@@ -17,13 +17,11 @@ import numpy as np
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from linkage.engine import link
 from linkage.errors import LinkageError
 from server.core import audit
 from server.core.config import Settings
 from server.db.models import LinkEvent, Project, Run, TokenRow, Upload, utcnow
 from server.storage import read_records, refs_to_hex
-from server.tokens import assign_tokens
 
 _log = logging.getLogger("kakehashi.server.worker")
 _BATCH = 50_000
@@ -36,9 +34,7 @@ class Cancelled(Exception):
 def requeue_interrupted(factory: sessionmaker[Session]) -> int:
     """Put runs left ``running`` by a crashed process back in the queue; return how many."""
     with factory() as session, session.begin():
-        stuck = session.execute(
-            select(Run.id, Run.project_id).where(Run.status == "running")
-        ).all()
+        stuck = session.execute(select(Run.id, Run.project_id).where(Run.status == "running")).all()
         ids = [rid for rid, _ in stuck]
         if ids:
             session.execute(
@@ -195,6 +191,7 @@ class Worker:
             threshold = project.threshold
             bit_length = project.bit_length
             bodies = list(project.bodies)
+            dedup = set(project.dedup_bodies)
             uploads = list(
                 session.execute(
                     select(Upload).where(Upload.project_id == pid).order_by(Upload.created_at)
@@ -234,20 +231,28 @@ class Worker:
                 f"a run needs encodings from at least two bodies; {len(datasets)} uploaded"
             )
         self._progress(rid, 0.2)
-        result = link(datasets, threshold=threshold)
+        # Imported here: the engine pulls in numba, which would slow every server start.
+        from linkage.engine import link
+        from linkage.incremental import update_tokens
+
+        result = link(datasets, threshold=threshold, dedup=[n in dedup for n in names])
         self._progress(rid, 0.8)
 
         groups = np.concatenate(result.group_of)
         owners = [(name, ref) for name, rs in zip(names, refs, strict=True) for ref in rs]
-        assignment = assign_tokens(groups, [old_token.get(key) for key in owners])
+        update = update_tokens([old_token.get(key) for key in owners], groups, result.n_groups)
+        events = [("merge", list(m.merged), [m.token]) for m in update.merges] + [
+            ("split", [s.token], list(s.into)) for s in update.splits
+        ]
         stats = {
             "records": len(owners),
             "bodies": len(names),
             "groups": int(result.n_groups),
             "linked_groups": int(np.count_nonzero(np.bincount(groups) > 1)),
-            "tokens_kept": assignment.kept,
-            "merges": sum(1 for e in assignment.events if e[0] == "merge"),
-            "splits": sum(1 for e in assignment.events if e[0] == "split"),
+            "review_groups": int(np.count_nonzero(result.review)),
+            "tokens_kept": int(result.n_groups - len(update.new_tokens)),
+            "merges": len(update.merges),
+            "splits": len(update.splits),
         }
         self._progress(rid, 0.9)
         with self.factory() as session, session.begin():
@@ -258,16 +263,16 @@ class Worker:
             session.execute(delete(LinkEvent).where(LinkEvent.run_id == rid))
             rows = [
                 {"run_id": rid, "body": body, "ref": ref, "token": token}
-                for (body, ref), token in zip(owners, assignment.tokens, strict=True)
+                for (body, ref), token in zip(owners, update.record_tokens, strict=True)
             ]
             for start in range(0, len(rows), _BATCH):
                 session.execute(insert(TokenRow), rows[start : start + _BATCH])
-            if assignment.events:
+            if events:
                 session.execute(
                     insert(LinkEvent),
                     [
                         {"run_id": rid, "kind": k, "old_tokens": o, "new_tokens": n}
-                        for k, o, n in assignment.events
+                        for k, o, n in events
                     ],
                 )
             # Only the newest finished run's table is kept.

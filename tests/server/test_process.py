@@ -119,7 +119,7 @@ def test_sigkill_during_run_then_restart_finishes(
     proc = Proc(tmp_path / "data", url, tmp_path / "server.log")
     proc.start()
     try:
-        project, encs = _setup_project(proc, n_shared=3000, n_own=3000)
+        project, encs = _setup_project(proc, n_shared=1500, n_own=1500)
         pid, coord = project["project_id"], project["credentials"]["coordinator"]
         with proc.client(coord) as c:
             rid = c.post(f"/api/v1/projects/{pid}/runs", json={}).json()["run_id"]
@@ -139,8 +139,8 @@ def test_sigkill_during_run_then_restart_finishes(
             final = wait_run(c, pid, rid, timeout=90)
             assert final["status"] == "done", final
             assert c.get(f"/api/v1/projects/{pid}").json()["upload_counts"] == {
-                "a": 6000,
-                "b": 6000,
+                "a": 3000,
+                "b": 3000,
             }
             rows = c.get(
                 f"/api/v1/projects/{pid}/results/tokens", params={"format": "json"}
@@ -151,7 +151,7 @@ def test_sigkill_during_run_then_restart_finishes(
                     "entries"
                 ]
             ]
-        assert len(rows) == 12000
+        assert len(rows) == 6000
         assert {r for _, b, r in rows if b == "a"} == set(encs[0].refs)
         assert "run.requeued" in actions and actions.count("run.done") == 1
     finally:
