@@ -108,6 +108,17 @@ def bench_dice(n: int, repeats: int) -> list[dict]:
     return rows
 
 
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process since its exec (``VmHWM``; ``ru_maxrss`` survives exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _link_child(path: str, blocking: str, threshold: float, queue) -> None:
     from linkage.engine import link
     from linkage.similarity import warm_up
@@ -131,7 +142,7 @@ def _link_child(path: str, blocking: str, threshold: float, queue) -> None:
         total += m * (m - 1) // 2
         _, counts = np.unique(g, return_counts=True)
         found += int((counts * (counts - 1) // 2).sum())
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     queue.put(
         {
             "blocking": blocking,
