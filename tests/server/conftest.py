@@ -33,24 +33,6 @@ def _pg_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the whole test session; dropped afterwards."""
-    reason = _pg_reason()
-    if reason:
-        pytest.skip(reason)
-    name = f"kakehashi_test_{secrets.token_hex(4)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def fresh_pg_database() -> tuple[str, Any]:
     """Create another fresh PostgreSQL database; returns (url, drop callback)."""
     name = f"kakehashi_test_{secrets.token_hex(4)}"
@@ -118,13 +100,8 @@ def start_server(settings: Settings, backend: str) -> LiveServer:
 
 
 def _settings(data_dir: Path, url: str | None, **overrides: Any) -> Settings:
-    return Settings(
-        data_dir=data_dir,
-        database_url=url,
-        worker_poll_seconds=0.1,
-        max_upload_bytes=4 * 1024 * 1024,
-        **overrides,
-    )
+    values: dict[str, Any] = {"worker_poll_seconds": 0.1, "max_upload_bytes": 4 * 1024 * 1024}
+    return Settings(data_dir=data_dir, database_url=url, **{**values, **overrides})
 
 
 @pytest.fixture(params=["sqlite", "postgres"], scope="module")
