@@ -9,8 +9,7 @@ Design (measured numbers in ``docs/engine.md``):
   outside it is skipped without touching its bits.
 * **register blocking** — four rows of the left side are compared with one right row at a
   time: each right word is loaded once and ANDed with four left words, and the four
-  popcount sums stay in registers (LLVM vectorises the word loop to AVX-512 ``vpopcntq``
-  where the CPU has it).
+  popcount sums stay in registers (LLVM ``ctpop``, the CPU's ``popcnt``).
 * **cache tiling** — a chunk of left rows walks the right side in tiles small enough to
   stay in L2, so a right tile is reused by every row of the chunk.
 * **threads over blocks** — the kernel is compiled ``nogil``; ``dice_pairs`` splits the
