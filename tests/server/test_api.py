@@ -334,3 +334,30 @@ def test_retention_deletes_old_encodings(make_live) -> None:
         actions = [e["action"] for e in c.get(f"/api/v1/projects/{pid}/audit").json()["entries"]]
     assert "encodings.deleted.retention" in actions
     assert list(live.settings.uploads_dir.glob("*.rec")) == []
+
+
+def test_cancel_run_leaves_no_results(live: LiveServer) -> None:
+    project = live.new_project()
+    pid, creds = project["project_id"], project["credentials"]
+    school, welfare = bodies_data(seed=9, n_shared=500, n_own=500)
+    assert upload(live, creds["bodies"]["school"], pid, binary_bytes(encodings(school))).is_success
+    assert upload(
+        live, creds["bodies"]["welfare"], pid, binary_bytes(encodings(welfare))
+    ).is_success
+    with live.client(creds["coordinator"]) as c:
+        rid = c.post(f"/api/v1/projects/{pid}/runs", json={}).json()["run_id"]
+        cancel = c.post(f"/api/v1/projects/{pid}/runs/{rid}/cancel", json={})
+        final = wait_run(c, pid, rid)
+        if cancel.status_code == 409:  # the run finished before the cancel arrived
+            assert final["status"] == "done"
+            return
+        assert cancel.status_code == 200
+        assert final["status"] == "cancelled"
+        assert c.get(f"/api/v1/projects/{pid}/results/tokens").status_code == 404
+        # a new run can start after a cancelled one, and completes
+        rid2 = c.post(f"/api/v1/projects/{pid}/runs", json={}).json()["run_id"]
+        assert wait_run(c, pid, rid2)["status"] == "done"
+        assert [r["status"] for r in c.get(f"/api/v1/projects/{pid}/runs").json()] == [
+            "done",
+            "cancelled",
+        ]

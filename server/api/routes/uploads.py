@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from server.api import API_PREFIX
-from server.api.deps import Body, FactoryDep, SettingsDep, audit_note, project_for
+from server.api.deps import Body, FactoryDep, Principal, SettingsDep, audit_note, project_for
 from server.core import audit
+from server.core.config import Settings
 from server.core.problems import Problem
 from server.core.security import new_id
 from server.db.models import Upload
-from server.storage import duplicate_refs, ingest, read_records, receive_to_file
+from server.storage import (
+    Ingested,
+    duplicate_refs,
+    ingest,
+    read_records,
+    receive_to_file,
+)
 
 router = APIRouter(prefix=API_PREFIX, tags=["uploads"])
 _log = logging.getLogger("kakehashi.server.uploads")
@@ -120,8 +129,22 @@ async def upload_encodings(
 
 
 def _commit(
-    factory, settings, principal, pid, upload_id, sha, mode, parsed, records, final
-) -> tuple[dict[str, Any], list]:  # type: ignore[no-untyped-def]
+    factory: sessionmaker[Session],
+    settings: Settings,
+    principal: Principal,
+    pid: str,
+    upload_id: str,
+    sha: str,
+    mode: str,
+    parsed: Ingested,
+    records: Path,
+    final: Path,
+) -> tuple[dict[str, Any], list[Path]]:
+    """Check refs against the body's earlier uploads and store the upload in one transaction.
+
+    The records file is renamed into place inside the transaction; the caller removes it
+    again if the commit fails, and deletes replaced uploads' files after it succeeds.
+    """
     with factory() as session, session.begin():
         project = project_for(session, principal, pid, lock=True)
         if project.status != "open":
@@ -148,7 +171,7 @@ def _commit(
                 + (" (in this file or in the body's earlier uploads)" if existing else ""),
                 "duplicate-refs",
             )
-        old_files = []
+        old_files: list[Path] = []
         if mode == "replace":
             for u in mine:
                 old_files.append(settings.uploads_dir / u.file_name)
