@@ -64,13 +64,16 @@ def synthetic_bodies(
     return arrays, ids
 
 
-def _median_time(fn, repeats: int) -> float:
-    times = []
+def _interleaved(fns: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each function; one call of each per round, so all contenders
+    see the same machine load (the measuring machine may be shared)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def bench_dice(n: int, repeats: int) -> list[dict]:
@@ -88,20 +91,23 @@ def bench_dice(n: int, repeats: int) -> list[dict]:
         bas = [pa.to_bitarrays(), pb.to_bitarrays()]
         for threshold in (0.7, 0.85):
             ref = anonlink.similarities.dice_coefficient_accelerated
-            t_ref = _median_time(lambda: ref(bas, threshold), repeats)  # noqa: B023
+            med = _interleaved(
+                {
+                    "anonlink": lambda: ref(bas, threshold),  # noqa: B023
+                    "ours_1t": lambda: dice_pairs(pa, pb, threshold, workers=1),  # noqa: B023
+                    "ours_2t": lambda: dice_pairs(pa, pb, threshold, workers=2),  # noqa: B023
+                },
+                repeats,
+            )
             row = {
                 "data": "uniform-density" if uniform else "varied-density",
                 "n": n,
                 "threshold": threshold,
-                "anonlink_pairs_per_s": n * n / t_ref,
+                "anonlink_pairs_per_s": n * n / med["anonlink"],
             }
             for workers in (1, 2):
-                t = _median_time(
-                    lambda: dice_pairs(pa, pb, threshold, workers=workers),  # noqa: B023
-                    repeats,
-                )
-                row[f"ours_{workers}t_pairs_per_s"] = n * n / t
-                row[f"ratio_{workers}t"] = t_ref / t
+                row[f"ours_{workers}t_pairs_per_s"] = n * n / med[f"ours_{workers}t"]
+                row[f"ratio_{workers}t"] = med["anonlink"] / med[f"ours_{workers}t"]
             row["compared_fraction"] = dice_pairs(pa, pb, threshold).comparisons / (n * n)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
