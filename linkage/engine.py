@@ -14,6 +14,7 @@ Tokens are assigned separately (``linkage.tokens`` / ``linkage.incremental``).
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ class LinkResult:
 
 
 def _validate(datasets: Sequence[np.ndarray], threshold: float) -> int:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise LinkageError(f"threshold must be a number, got {type(threshold).__name__}")
     if not 0 < threshold <= 1:
         raise LinkageError(f"threshold {threshold} is outside (0, 1]")
