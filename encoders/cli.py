@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 err = Console(stderr=True)
-out = Console()
+out = Console(markup=False, highlight=False)
 
 ServerOpt = Annotated[
     str, typer.Option("--server", envvar="KAKEHASHI_SERVER", help="Linkage server base URL.")
@@ -45,7 +45,7 @@ def secret_new(
     secret = new_secret()
     write_secret(path, secret, overwrite=force)
     out.print(f"wrote {path} (readable by you only)")
-    out.print(f"fingerprint: [bold]{fingerprint(secret)}[/bold]  — compare it with every body")
+    out.print(f"fingerprint: {fingerprint(secret)}  — compare it with every body")
 
 
 def secret_fingerprint(
@@ -76,17 +76,17 @@ def encode(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Encodings file to write [default: INPUT.kkh/.json]."),
+        typer.Option("--out", "-o", help="Encodings file to write (default: INPUT.kkh/.json)."),
     ] = None,
     keys: Annotated[
         Path | None,
         typer.Option(
             "--keys",
-            help="Keys file to write (ref → record id; never upload it) [default: INPUT.keys.csv].",
+            help="Keys file to write (ref → record id; never upload it) (default: INPUT.keys.csv).",
         ),
     ] = None,
     schema: Annotated[
-        Path | None, typer.Option("--schema", help="Linkage schema JSON [default: built-in].")
+        Path | None, typer.Option("--schema", help="Linkage schema JSON (default: built-in).")
     ] = None,
     fmt: Annotated[
         str, typer.Option("--format", help="binary (compact, default) or json (clkhash).")
@@ -105,7 +105,7 @@ def encode(
     ] = None,
     sheet: Annotated[str | None, typer.Option("--sheet", help="Excel sheet name.")] = None,
     workers: Annotated[
-        int, typer.Option("--workers", "-j", help="Worker processes [default: all cores].")
+        int, typer.Option("--workers", "-j", help="Worker processes (default: all cores).")
     ] = 0,
     max_reject_rate: Annotated[
         float,
@@ -176,37 +176,40 @@ def _check(
     overrides: dict[str, str],
 ) -> None:
     from collections import Counter
+    from datetime import date
 
     from encoders.columns import describe, resolve_columns
-    from encoders.normalise import normalise_record
+    from encoders.pipeline import normalised_values
     from encoders.readers import open_table
+    from linkage.schema import default_schema
 
+    fields = list(default_schema().normalisers.items())
+    today = date.today()
     with open_table(input_path, encoding=encoding, sheet=sheet) as table:
         plan = resolve_columns(
             table.headers, mapping_file=columns, overrides=overrides, file_label=input_path.name
         )
         out.print(f"{input_path.name}: encoding {table.encoding}")
         out.print(describe(plan))
+        header_of = {key: table.headers[i] for key, i in plan.index.items()}
         rows = rejected = 0
         reasons: Counter[tuple[str, str, str]] = Counter()
         examples: list[str] = []
+        seen_ids: set[str] = set()
         for number, cells in table:
             rows += 1
-            result = normalise_record(plan.record(cells))
-            bad = False
-            for issue in result.issues:
-                header = (
-                    table.headers[plan.index[issue.column]]
-                    if issue.column in plan.index
-                    else issue.column
-                )
-                reasons[(issue.severity, header, issue.reason)] += 1
-                bad = bad or issue.severity == "error"
+            record = plan.record(cells)
+            _, found = normalised_values(record, fields, today)
+            record_id = (record.get("record_id") or "").strip()
+            if record_id and record_id in seen_ids:
+                found.append(("record_id", "warning", "record id appears on an earlier row"))
+            seen_ids.add(record_id)
+            for column, severity, reason in found:
+                header = header_of.get(column, column)
+                reasons[(severity, header, reason)] += 1
                 if len(examples) < 20:
-                    examples.append(
-                        f"  row {number}, column {header}: {issue.severity}: {issue.reason}"
-                    )
-            rejected += bad
+                    examples.append(f"  row {number}, column {header}: {severity}: {reason}")
+            rejected += any(severity == "error" for _, severity, _ in found)
     out.print(f"{rows} data rows; {rejected} would be rejected ({rejected / max(rows, 1):.1%})")
     for line in examples:
         out.print(line)

@@ -79,6 +79,8 @@ def normalised_values(
     result = normalise_record(record, today=today)
     values = [result.values.get(normaliser, "") for _, normaliser in fields]
     issues = [(i.column, i.severity, i.reason) for i in result.issues]
+    if not (record.get("record_id") or "").strip():
+        issues.append(("record_id", "error", "record id is empty"))
     return values, issues
 
 
@@ -95,9 +97,6 @@ def _encode_chunk(chunk: list[tuple[int, dict[str, str]]]) -> EncodedChunk:
         for column, severity, reason in found:
             issues.append(RowIssue(number, column, severity, reason))
             rejected = rejected or severity == "error"
-        if not (record.get("record_id") or "").strip():
-            issues.append(RowIssue(number, "record_id", "error", "record id is empty"))
-            rejected = True
         if rejected:
             continue
         rows.append(number)

@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from encoders.client import ApiError
 from encoders.errors import InputError
@@ -33,11 +34,10 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def _build() -> typer.Typer:
-    import server.cli
-
     import encoders.cli
     import kakehashi.coordinator
     import kakehashi.demo
+    import server.cli
 
     encoders.cli.register(app)
     kakehashi.coordinator.register(app)
@@ -60,5 +60,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except (*_USER_ERRORS, RejectRateExceeded) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        message = Text("error: ", style="red") + Text(str(exc))
+        Console(stderr=True).print(message, highlight=False, soft_wrap=True)
         sys.exit(2)

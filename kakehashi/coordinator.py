@@ -12,7 +12,7 @@ from rich.console import Console
 
 from encoders.cli import CredentialOpt, ProjectOpt, ServerOpt
 
-out = Console()
+out = Console(markup=False, highlight=False)
 
 
 def project_create(
@@ -33,10 +33,10 @@ def project_create(
         Path, typer.Option("--out", help="Folder for the credentials to hand out.")
     ] = Path("credentials"),
     schema: Annotated[
-        Path | None, typer.Option("--schema", help="Linkage schema JSON [default: built-in].")
+        Path | None, typer.Option("--schema", help="Linkage schema JSON (default: built-in).")
     ] = None,
     threshold: Annotated[
-        float | None, typer.Option("--threshold", help="Dice threshold [default: schema's].")
+        float | None, typer.Option("--threshold", help="Dice threshold (default: schema's).")
     ] = None,
     dedup: Annotated[
         list[str] | None,
@@ -106,9 +106,12 @@ def results(
     server: ServerOpt,
     project: ProjectOpt,
     credential: CredentialOpt,
-    output: Annotated[Path, typer.Option("--out", "-o", help="File to write.")] = Path(
-        "tokens.csv"
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="File to write (default: tokens.csv, or mapping.csv with --mine)."
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
     mine: Annotated[
         bool,
@@ -121,6 +124,7 @@ def results(
     if fmt not in ("csv", "json"):
         raise typer.BadParameter("--format must be csv or json")
     what = "mapping" if mine else "tokens"
+    output = output or Path(f"{what}.{fmt}")
     with ApiClient(server, read_credential(credential)) as client:
         size = client.download(
             f"/projects/{project}/results/{what}", output, params={"format": fmt}
