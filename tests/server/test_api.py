@@ -8,7 +8,6 @@ import io
 
 import numpy as np
 import pytest
-from conftest import LiveServer, wait_run
 from server_testdata import (
     SCHEMA,
     binary_bytes,
@@ -17,6 +16,7 @@ from server_testdata import (
     json_bytes,
     random_clks,
 )
+from server_testkit import LiveServer, wait_run
 
 PROBLEM = "application/problem+json"
 

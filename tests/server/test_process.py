@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import _pg_reason, free_port, fresh_pg_database, wait_run
 from server_testdata import binary_bytes, bodies_data, encodings
+from server_testkit import free_port, fresh_pg_database, pg_reason, wait_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,7 +85,7 @@ class Proc:
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest) -> Iterator[tuple[str, str | None]]:
     if request.param == "postgres":
-        reason = _pg_reason()
+        reason = pg_reason()
         if reason:
             pytest.skip(reason)
         url, drop = fresh_pg_database()

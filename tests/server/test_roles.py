@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import LiveServer
+from server_testkit import LiveServer
 
 from server.core.config import Settings
 from server.main import api_routes, create_app
