@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from benchmarks import baselines
-from benchmarks.accuracy import main, run_febrl
+from benchmarks.accuracy import main
 from benchmarks.metrics import score
 from benchmarks.synthetic import generate
 
@@ -53,12 +51,3 @@ def test_gregorian_only_parsing() -> None:
     assert baselines._gregorian("20150401") == date(2015, 4, 1)
     assert baselines._gregorian("R5.4.1") is None
     assert baselines._gregorian("4270401") is None
-
-
-@pytest.mark.slow
-def test_febrl4_both_methods() -> None:
-    result = run_febrl()
-    for name in ("splink", "kakehashi"):
-        best = result["methods"][name]["best"]
-        assert best["true_pairs"] == 5000
-        assert 0 < best["f1"] <= 1

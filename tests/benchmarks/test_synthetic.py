@@ -156,3 +156,25 @@ def test_scenario_sizes_and_speed() -> None:
     town = scenario("small", "normal")
     assert len(town.persons) == 2000
     assert time.perf_counter() - t0 < 10
+
+
+def test_twin_pairs_and_canonical_records(town) -> None:
+    pairs = generate(3000, seed=5).twin_pairs()
+    assert pairs and all(a != b for a, b in pairs)
+    fukushi = town.bodies["fukushi"]
+    recs = fukushi.canonical_records()
+    assert len(recs) == len(fukushi.rows)
+    assert {"record_id", "full_name", "date_of_birth", "sex", "address"} <= set(recs[0])
+    assert [r["record_id"] for r in recs] == fukushi.record_ids
+    for rec in recs:  # what a CP932 file can hold: the reader sees exactly these values
+        for value in rec.values():
+            assert value.encode("cp932").decode("cp932") == value
+
+
+def test_twenty_thousand_children_in_seconds() -> None:
+    import time
+
+    t0 = time.perf_counter()
+    town = generate(20_000, seed=9)
+    assert time.perf_counter() - t0 < 15
+    assert len(town.bodies["jumin"].rows) == 20_000
