@@ -35,6 +35,7 @@ def serve(
     """Run the neutral linkage server (HTTP API, background runs, audit log)."""
     import uvicorn
 
+    from server.core.logging import uvicorn_log_config
     from server.main import create_app
 
     given = {
@@ -55,7 +56,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         access_log=False,
-        log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(settings.log_level),
         proxy_headers=True,
     )
 

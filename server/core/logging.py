@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+_RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,3 +37,25 @@ def configure_logging(level: str = "INFO") -> None:
         handler._kakehashi = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.propagate = False
+
+
+def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
+    """A ``logging.dictConfig`` for uvicorn that writes its own messages as JSON lines too."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["json"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"handlers": ["json"], "level": level.upper(), "propagate": False},
+            # Access lines carry full paths and query strings: the app logs requests itself.
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
