@@ -13,7 +13,7 @@ _F = Settings.model_fields
 
 
 def _help(name: str) -> str:
-    return f"{_F[name].description} [env: KAKEHASHI_{name.upper()}]"
+    return f"{_F[name].description} (env KAKEHASHI_{name.upper()})"
 
 
 def serve(
@@ -67,7 +67,7 @@ audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
 @audit_app.command("verify")
 def verify(
     database_url: Annotated[
-        str | None, typer.Option(help="Database to check [env: KAKEHASHI_DATABASE_URL]")
+        str | None, typer.Option(help="Database to check (env KAKEHASHI_DATABASE_URL)")
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help=_help("data_dir"))] = None,
 ) -> None:
