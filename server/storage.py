@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
 import numpy as np
 
-from linkage.container import MAGIC, REF_BYTES, decode_encodings, iter_binary_records
+from linkage.container import (
+    MAGIC,
+    REF_BYTES,
+    decode_encodings,
+    iter_binary_records,
+    parse_binary_header,
+)
 from linkage.errors import EncodingsFormatError
 from server.core.problems import Problem
 
@@ -115,8 +119,6 @@ def _ingest_binary(raw_path: Path, out_path: Path, project: dict) -> Ingested:
     if header is None:
         # No records at all: read the header alone to report it.
         with raw_path.open("rb") as src:
-            from linkage.container import parse_binary_header
-
             parsed = parse_binary_header(src.read(65536 + 12))
         if parsed is None:
             raise EncodingsFormatError("encodings file is truncated (header incomplete)")
@@ -175,9 +177,8 @@ async def receive_to_file(chunks: object, path: Path, *, limit: int) -> tuple[st
     """
     digest = hashlib.sha256()
     size = 0
-    handle: BinaryIO
     with path.open("wb") as handle:
-        async for chunk in chunks:  # type: ignore[attr-defined]
+        async for chunk in chunks:
             size += len(chunk)
             if size > limit:
                 raise Problem(

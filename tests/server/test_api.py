@@ -229,6 +229,15 @@ def test_upload_checks(live: LiveServer) -> None:
     oversize = upload(live, cred, pid, b"\0" * (live.settings.max_upload_bytes + 1))
     assert oversize.status_code == 413
 
+    def chunks():  # no Content-Length: the limit must hold while streaming
+        header = data[: len(data) // 2]
+        yield header
+        for _ in range(live.settings.max_upload_bytes // 65536 + 2):
+            yield b"\0" * 65536
+
+    chunked = upload(live, cred, pid, chunks())
+    assert chunked.status_code == 413
+
     not_enc = upload(live, cred, pid, b"hello")
     assert not_enc.status_code == 422
 
