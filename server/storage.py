@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from linkage.container import (
@@ -169,7 +170,9 @@ def refs_to_hex(refs: np.ndarray) -> list[str]:
     return [blob[i : i + 2 * REF_BYTES] for i in range(0, len(blob), 2 * REF_BYTES)]
 
 
-async def receive_to_file(chunks: object, path: Path, *, limit: int) -> tuple[str, int]:
+async def receive_to_file(
+    chunks: AsyncIterator[bytes], path: Path, *, limit: int
+) -> tuple[str, int]:
     """Write an async byte-chunk iterator to ``path``; return ``(sha256 hex, size)``.
 
     Raises:
