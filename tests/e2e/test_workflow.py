@@ -32,18 +32,22 @@ def kakehashi(*args: object) -> int:
 
 def _personal_values(exports: dict[str, Path]) -> set[str]:
     """Names, readings and birth dates as the bodies exported them (canaries)."""
+    from encoders.readers import open_table
+
     values: set[str] = set()
     for path in exports.values():
-        raw = path.read_bytes()
-        text = raw.decode("cp932") if path.name.startswith("fukushi") else raw.decode("utf-8-sig")
-        for row in csv.DictReader(text.splitlines()):
-            for column in ("氏名", "氏", "名", "氏名_フリガナ", "生年月日"):
-                value = (row.get(column) or "").strip()
-                if len(value) >= 2 and not all(c in "0123456789abcdef" for c in value):
-                    values.add(value)
-            for part in (row.get("氏名") or "").split("\u3000"):
-                if len(part) >= 2:
-                    values.add(part)
+        with open_table(path) as table:
+            wanted = [
+                i
+                for i, h in enumerate(table.headers)
+                if h in ("氏名", "氏", "名", "氏名_フリガナ", "生年月日")
+            ]
+            for _, cells in table:
+                for i in wanted:
+                    value = cells[i].strip()
+                    if len(value) >= 2 and not all(c in "0123456789abcdef" for c in value):
+                        values.add(value)
+                    values.update(p for p in value.split("\u3000") if len(p) >= 2)
     return values
 
 
