@@ -5,6 +5,12 @@ Steps: text rule and kanji fold; postal code dropped; dashes between digits fold
 一番町 stays); ヶ/ケ/が/ヵ/ガ between kanji folded to ヶ; the first lot number (番地) found,
 the text after it returned as the building part; 丁目/番地/番/号/の in the lot unified to
 '-' (1丁目2番3号 and 1-2-3 give the same key); spaces removed from the key.
+
+:func:`normalise_address` (the schema field) then drops a leading prefecture and
+municipality (東京都千代田区…, 架橋市…, 大阪府大阪市北区…, …郡…町), repeatedly, while more
+address follows: bodies of one municipality often leave the city out (桜台2-12-3), and
+the prefix would only make the same address look different. A 町名 that merely ends in
+町/村 (本町, 日の出町) is never taken for a municipality; only 市, 区 and 郡+町/村 are.
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ _LOT = re.compile(rf"\d+(?:{_LOT_SEP}\d+)*(?:丁目|番地|番(?![町丁])|号)?
 _LOT_UNITS = re.compile(r"丁目|番地[のノ]?|番|[のノ]")
 _MULTI_DASH = re.compile(r"-{2,}")
 _BUILDING_LEAD = re.compile(r"^[\s,、-]+")
+_K = r"[\u3400-\u9fff々ヶ]"
+_PREFECTURE = rf"(?:東京都|北海道|京都府|大阪府|{_K}{{2,3}}?県)"
+_MUNICIPALITY = (
+    rf"(?:{_K}{{1,5}}?郡{_K}{{1,5}}?[町村]|{_K}{{1,5}}?市(?:{_K}{{1,4}}?区)?|{_K}{{1,4}}?区)"
+)
+_LEADING_AREA = re.compile(rf"^(?:{_PREFECTURE}{_MUNICIPALITY}?|{_MUNICIPALITY})(?=.)")
 
 
 class Address(NamedTuple):
@@ -74,6 +86,17 @@ def split_address(value: str) -> Address:
     return Address(prefix + unify_lot(lot.group()), building)
 
 
+def strip_municipality(key: str) -> str:
+    """Drop leading prefecture / municipality names while more address follows.
+
+    '東京都千代田区霞ヶ関1-2-3' → '霞ヶ関1-2-3', '架橋市本町1-2' → '本町1-2'; '本町1-2',
+    '九十九里町' and '○○町字山田1234' stay. Repeated to a fixpoint, so it is idempotent.
+    """
+    while (m := _LEADING_AREA.match(key)) is not None:
+        key = key[m.end() :]
+    return key
+
+
 def normalise_address(value: str) -> str:
-    """The address key only (see :func:`split_address`)."""
-    return split_address(value).key
+    """The comparable address key: :func:`split_address`'s key, municipality stripped."""
+    return strip_municipality(split_address(value).key)

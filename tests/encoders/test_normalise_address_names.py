@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from encoders.normalise.address import Address, split_address
+from encoders.normalise.address import (
+    Address,
+    normalise_address,
+    split_address,
+    strip_municipality,
+)
 from encoders.normalise.names import (
     normalise_roman_name,
     split_full_name,
@@ -97,3 +102,45 @@ def test_alternates() -> None:
     assert with_alternates("佐藤", ["鈴木", "佐藤", ""]) == "佐藤|鈴木"
     assert with_alternates("", ["鈴木"]) == "鈴木"
     assert with_alternates("", []) == ""
+
+
+MUNICIPALITY_CASES = [
+    ("東京都千代田区霞が関1丁目2番3号", "霞ヶ関1-2-3"),
+    ("架橋市桜台二丁目12番地3　コーポ101", "桜台2-12-3"),
+    ("桜台2-12-3", "桜台2-12-3"),
+    ("架橋市本町4-24-15", "本町4-24-15"),
+    ("本町4-24-15", "本町4-24-15"),
+    ("架橋市日の出町3-28-26", "日の出町3-28-26"),
+    ("日の出町3-28-26", "日の出町3-28-26"),
+    ("大阪府大阪市北区梅田3丁目", "梅田3"),
+    ("札幌市中央区北3条西4丁目1-2", "北3条西4-1-2"),
+    ("神奈川県横浜市中区山下町1", "山下町1"),
+    ("目黒区自由が丘2-3-4", "自由ヶ丘2-3-4"),
+    ("東京都西多摩郡奥多摩町氷川1-1", "氷川1-1"),
+    ("架橋市市場町1-2", "市場町1-2"),
+    ("市場町1-2", "市場町1-2"),
+    ("○○町字山田1234番地の5", "○○町字山田1234-5"),
+    ("澤田町1-1", "沢田町1-1"),
+    ("九十九里町", "九十九里町"),
+    ("東京都三鷹市三鷹台", "三鷹台"),
+    ("架橋市", "架橋市"),
+    ("東京都", "東京都"),
+    ("北海道", "北海道"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("raw", "key"), MUNICIPALITY_CASES)
+def test_normalise_address_strips_leading_municipality(raw: str, key: str) -> None:
+    assert normalise_address(raw) == key
+
+
+@pytest.mark.parametrize(("raw", "key"), MUNICIPALITY_CASES)
+def test_strip_municipality_is_idempotent(raw: str, key: str) -> None:
+    assert strip_municipality(key) == key
+    assert normalise_address(key) == key
+
+
+def test_with_and_without_city_give_the_same_key() -> None:
+    assert normalise_address("架橋市桜台2丁目12番3号") == normalise_address("桜台2-12-3")
+    assert normalise_address("架橋市本町1-2-3") == normalise_address("本町1-2-3")

@@ -57,7 +57,7 @@ def test_full_record() -> None:
         "given_kana_loose": "タロ",
         "date_of_birth": "20230401",
         "sex": "1",
-        "address": "東京都千代田区霞ヶ関1-2-3",
+        "address": "霞ヶ関1-2-3",
         "roman_name": "",
     }
     assert result.issues == []
