@@ -105,13 +105,15 @@ def update_tokens(
             group_tokens[g] = tok
             taken.add(tok)
     minted: list[str] = []
+    minted_set: set[str] = set()
     for g in range(n_groups):
         if group_tokens[g] is None:
             tok = new_token()
-            while tok in per_token or tok in minted:
+            while tok in per_token or tok in minted_set:
                 tok = new_token()
             group_tokens[g] = tok
             minted.append(tok)
+            minted_set.add(tok)
     final: list[str] = [t for t in group_tokens if t is not None]
     merges = [
         MergeEvent(final[g], tuple(sorted(olds, key=lambda t: (age.get(t, float("inf")), t))))
