@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 err = Console(stderr=True)
-out = Console(markup=False, highlight=False)
+out = Console(markup=False, highlight=False, soft_wrap=True)
 
 ServerOpt = Annotated[
     str, typer.Option("--server", envvar="KAKEHASHI_SERVER", help="Linkage server base URL.")

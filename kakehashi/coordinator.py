@@ -12,7 +12,7 @@ from rich.console import Console
 
 from encoders.cli import CredentialOpt, ProjectOpt, ServerOpt
 
-out = Console(markup=False, highlight=False)
+out = Console(markup=False, highlight=False, soft_wrap=True)
 
 
 def project_create(

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from kakehashi.evaluation import read_token_table, score
 
-out = Console()
+out = Console(soft_wrap=True)
 
 
 def free_port() -> int:
