@@ -125,7 +125,9 @@ def run_pipeline(exports: dict[str, Path], workdir: Path, *, workers: int = 2) -
     seconds["link_warmup"] = time.perf_counter() - t
 
     wall, t = time.time(), time.perf_counter()
-    result = link([e.clks for e in encodings], threshold=schema.default_threshold)
+    # A body with no records (possible for tiny municipalities) takes no part in linkage.
+    present = [e.clks for e in encodings if len(e)]
+    result = link(present, threshold=schema.default_threshold)
     seconds["link"] = time.perf_counter() - t
     _mark(marks, "link", wall)
 
