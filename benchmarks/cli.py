@@ -52,6 +52,7 @@ def speed(
         "benchmarks.engine_speed",
         ["--quick", "--out", str(folder)] if quick else ["--out", str(folder)],
     )
+    _run("benchmarks.scaling", ["--out", str(folder)] + (["--quick"] if quick else []))
     _run(
         "benchmarks.encode_speed",
         ["--out", str(folder)] + (["--rows", "10000"] if quick else ["--big-rows", "1000000"]),
