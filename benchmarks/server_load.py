@@ -294,6 +294,46 @@ def bench_concurrent(
     }
 
 
+def _wait_run(
+    client: ApiClient, pid: str, rid: str, *, timeout: float, poll: float = 0.5
+) -> tuple[dict[str, Any], list[str]]:
+    """Poll a run until it ends or ``timeout`` passes: ``(last status, failed polls)``.
+
+    Unlike ``ApiClient.wait_run`` a refused status request is recorded, not raised, so a
+    server that answers 5xx while it writes a large token table is measured, not fatal.
+    """
+    deadline = time.monotonic() + timeout
+    errors: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            status = client.run_status(pid, rid)
+        except ApiError as exc:
+            errors.append(str(exc))
+        else:
+            if status.get("status") in {"done", "failed", "cancelled"}:
+                return status, errors
+        time.sleep(poll)
+    return {"status": "timeout", "error": f"not finished within {timeout:.0f} s"}, errors
+
+
+def server_log_problems(log: Path, limit: int = 20) -> list[str]:
+    """Up to ``limit`` lines of the server log that report errors (each cut to 400 chars).
+
+    The server logs JSON lines without request bodies, refs or tokens; the data here are
+    synthetic anyway.
+    """
+    if not log.exists():
+        return []
+    found: list[str] = []
+    with log.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if any(word in line for word in ('"ERROR"', "Traceback", "OperationalError")):
+                found.append(line.strip()[:400])
+                if len(found) >= limit:
+                    break
+    return found
+
+
 def bench_run_and_download(
     url: str, server: psutil.Process, operator: str, work: Path, each: int, *, run_timeout: float
 ) -> tuple[dict, dict]:
@@ -310,15 +350,17 @@ def bench_run_and_download(
     coordinator = ApiClient(url, project["credentials"]["coordinator"], timeout=600)
     try:
 
-        def run() -> dict[str, Any]:
+        def run() -> tuple[dict[str, Any], list[str]]:
             started = coordinator.start_run(pid)
-            return coordinator.wait_run(pid, started["run_id"], timeout=run_timeout, poll=0.5)
+            return _wait_run(coordinator, pid, started["run_id"], timeout=run_timeout)
 
-        status, run_seconds, run_rss = measured(server, run)
+        (status, poll_errors), run_seconds, run_rss = measured(server, run)
         run_report = {
             "records": 2 * each,
             "status": status["status"],
             "error": status.get("error"),
+            "status_poll_errors": len(poll_errors),
+            "first_status_poll_error": poll_errors[0] if poll_errors else None,
             "stats": status.get("stats"),
             "seconds": round(run_seconds, 2),
             "server_rss_baseline_mb": _mb(run_rss.baseline),
@@ -364,7 +406,8 @@ def run_benchmark(sizes: Sizes, *, run_timeout: float = 900.0) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="kakehashi-load-") as tmp:
         work = Path(tmp) / "client"
         work.mkdir()
-        with _server(Path(tmp) / "server") as (url, server, operator):
+        data_dir = Path(tmp) / "server"
+        with _server(data_dir) as (url, server, operator):
             idle_rss = process_tree_rss(server)
             upload = bench_upload(url, server, operator, work, sizes.upload)
             concurrent = bench_concurrent(
@@ -373,6 +416,7 @@ def run_benchmark(sizes: Sizes, *, run_timeout: float = 900.0) -> dict[str, Any]
             run, download = bench_run_and_download(
                 url, server, operator, work, sizes.run_each, run_timeout=run_timeout
             )
+        problems = server_log_problems(data_dir / "server.log")
     return {
         "date": date.today().isoformat(),
         "machine": {
@@ -388,6 +432,7 @@ def run_benchmark(sizes: Sizes, *, run_timeout: float = 900.0) -> dict[str, Any]
         "concurrent": concurrent,
         "run": run,
         "download": download,
+        "server_log_problems": problems,
         "targets": {
             "upload_seconds_max": UPLOAD_SECONDS_TARGET,
             "upload_rss_max_mb": _mb(UPLOAD_RSS_TARGET),
@@ -433,6 +478,15 @@ def to_markdown(report: dict[str, Any]) -> str:
             f"{dl['server_rss_peak_mb']} MB (+{dl['server_rss_growth_mb']} MB) | "
             f"growth / table = {dl['growth_over_table']}; streamed: {yes[dl['streamed']]} |"
         )
+    if run.get("status_poll_errors"):
+        lines += [
+            "",
+            f"{run['status_poll_errors']} run-status request(s) failed during the run; first: "
+            f"{run['first_status_poll_error']}",
+        ]
+    if report["server_log_problems"]:
+        lines += ["", "Server log errors (first lines):", ""]
+        lines += [f"    {line}" for line in report["server_log_problems"][:5]]
     if co["errors"]:
         lines += ["", "Concurrent upload errors:", *[f"* {e}" for e in co["errors"]]]
     lines += [

@@ -59,6 +59,8 @@ def test_benchmark_at_tiny_sizes(tmp_path: Path) -> None:
     assert concurrent["server_upload_counts"] == {f"body{i:02d}": 400 for i in range(10)}
 
     assert report["run"]["status"] == "done"
+    assert report["run"]["status_poll_errors"] == 0
+    assert report["server_log_problems"] == []
     assert report["run"]["stats"]["records"] == 3000
     assert report["run"]["stats"]["linked_groups"] > 0  # the two bodies share base records
 
