@@ -12,6 +12,7 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, insert, select, update
@@ -24,7 +25,7 @@ from server.db.models import LinkEvent, Project, Run, TokenRow, Upload, utcnow
 from server.storage import read_records, refs_to_hex
 
 _log = logging.getLogger("kakehashi.server.worker")
-_BATCH = 50_000
+_BATCH = 20_000
 
 
 class Cancelled(Exception):
@@ -183,6 +184,19 @@ class Worker:
                 raise Cancelled
             run.progress = value
 
+    def _cancel_requested(self, session: Session, rid: str) -> bool:
+        run = session.get(Run, rid)
+        return run is None or bool(run.cancel_requested)
+
+    def _delete_rows(self, table: type, condition: Any) -> None:
+        """Delete matching rows in short transactions of at most _BATCH rows."""
+        while True:
+            with self.factory() as session, session.begin():
+                ids = select(table.id).where(condition).limit(_BATCH)
+                deleted = session.execute(delete(table).where(table.id.in_(ids))).rowcount
+            if not deleted:
+                return
+
     def _execute(self, rid: str, pid: str) -> dict:
         with self.factory() as session:
             project = session.get(Project, pid)
@@ -255,18 +269,32 @@ class Worker:
             "splits": len(update.splits),
         }
         self._progress(rid, 0.9)
+        # Token rows go in short transactions of _BATCH rows each, so the SQLite write lock
+        # is never held for long and API requests (each writes an audit entry) keep being
+        # served during a large run. Rows of an unfinished run are invisible: results are
+        # read from the newest run whose status is "done", which the last transaction sets.
+        # A crashed run is re-run from scratch and first deletes whatever it had written.
+        self._delete_rows(TokenRow, TokenRow.run_id == rid)
+        self._delete_rows(LinkEvent, LinkEvent.run_id == rid)
+        for start in range(0, len(owners), _BATCH):
+            with self.factory() as session, session.begin():
+                if self._cancel_requested(session, rid):
+                    raise Cancelled
+                session.execute(
+                    insert(TokenRow),
+                    [
+                        {"run_id": rid, "body": body, "ref": ref, "token": token}
+                        for (body, ref), token in zip(
+                            owners[start : start + _BATCH],
+                            update.record_tokens[start : start + _BATCH],
+                            strict=True,
+                        )
+                    ],
+                )
         with self.factory() as session, session.begin():
             run = session.get(Run, rid)
             if run is None or run.cancel_requested:
                 raise Cancelled
-            session.execute(delete(TokenRow).where(TokenRow.run_id == rid))
-            session.execute(delete(LinkEvent).where(LinkEvent.run_id == rid))
-            rows = [
-                {"run_id": rid, "body": body, "ref": ref, "token": token}
-                for (body, ref), token in zip(owners, update.record_tokens, strict=True)
-            ]
-            for start in range(0, len(rows), _BATCH):
-                session.execute(insert(TokenRow), rows[start : start + _BATCH])
             if events:
                 session.execute(
                     insert(LinkEvent),
@@ -275,9 +303,6 @@ class Worker:
                         for k, o, n in events
                     ],
                 )
-            # Only the newest finished run's table is kept.
-            older = select(Run.id).where(Run.project_id == pid, Run.id != rid, Run.status == "done")
-            session.execute(delete(TokenRow).where(TokenRow.run_id.in_(older)))
             run.status = "done"
             run.progress = 1.0
             run.stats = stats
@@ -289,4 +314,7 @@ class Worker:
                 project_id=pid,
                 detail={"run": rid, **stats},
             )
+        # Only the newest finished run's table is kept; older ones are already invisible.
+        older = select(Run.id).where(Run.project_id == pid, Run.id != rid, Run.status == "done")
+        self._delete_rows(TokenRow, TokenRow.run_id.in_(older))
         return stats

@@ -100,6 +100,8 @@ class TokenRow(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "body", "ref", name="uq_token_rows_run_body_ref"),
         Index("ix_token_rows_run_token", "run_id", "token"),
+        # Paged downloads walk a run's rows in id order.
+        Index("ix_token_rows_run_id_id", "run_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
