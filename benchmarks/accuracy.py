@@ -68,6 +68,13 @@ def evaluate(
         method = pprl or baselines.pprl_method(records, today=today)
         curve = threshold_curve(method.predict, truth, method.thresholds, **kw)
         out["kakehashi"] = _method_result("kakehashi", curve, dict(method.timings))
+        if method.default_threshold is not None:
+            out["kakehashi"]["default_threshold"] = method.default_threshold
+            out["kakehashi"]["at_default"] = next(
+                p for p in curve if p["threshold"] == method.default_threshold
+            )
+        if method.schema_id is not None:
+            out["kakehashi"]["schema_id"] = method.schema_id
     return out
 
 

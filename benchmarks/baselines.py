@@ -244,7 +244,7 @@ class SplinkMethod(MethodRun):
 
 
 # -- Kakehashi PPRL -------------------------------------------------------------------------
-PPRL_THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+PPRL_THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.775, 0.8, 0.825, 0.85, 0.875, 0.9, 0.95)
 BENCHMARK_SECRET = b"kakehashi-benchmark-secret-32byt"
 """A fixed, public secret: benchmark encodings are reproducible and protect nothing."""
 
@@ -255,7 +255,8 @@ class ClkMethod(MethodRun):
     ``timings``: ``link_s`` is the mean time of one link run, ``link_sweep_s`` the total.
 
     ``clks[i]`` is a ``(n_i, bit_length/8)`` uint8 array for body ``bodies[i]`` and
-    ``ids[i]`` its record ids (same order).
+    ``ids[i]`` its record ids (same order). ``default_threshold`` is the schema's default
+    Dice threshold (added to ``thresholds``), ``schema_id`` the schema's SHA-256, if known.
     """
 
     def __init__(
@@ -265,8 +266,15 @@ class ClkMethod(MethodRun):
         ids: Sequence[Sequence[str]],
         clks: Sequence[Any],
         thresholds: Sequence[float] = PPRL_THRESHOLDS,
+        *,
+        default_threshold: float | None = None,
+        schema_id: str | None = None,
     ) -> None:
+        if default_threshold is not None:
+            thresholds = sorted({*thresholds, default_threshold})
         super().__init__(name, thresholds)
+        self.default_threshold = default_threshold
+        self.schema_id = schema_id
         self._bodies, self._ids, self._clks = list(bodies), list(ids), list(clks)
         self._runs = 0
         self.timings["link_sweep_s"] = 0.0
@@ -310,7 +318,15 @@ def pprl_method(
         clks.append(enc.clks)
         ids.append([recs[int(i)]["record_id"] for i in enc.index])
         rejected += len(recs) - len(enc.index)
-    method = ClkMethod("kakehashi", list(records), ids, clks, thresholds)
+    method = ClkMethod(
+        "kakehashi",
+        list(records),
+        ids,
+        clks,
+        thresholds,
+        default_threshold=schema.default_threshold,
+        schema_id=schema.schema_id,
+    )
     method.timings["encode_s"] = time.perf_counter() - t0
     method.timings["rejected"] = float(rejected)
     return method

@@ -35,7 +35,33 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"P={b['precision']:.4f} R={b['recall']:.4f} F1={b['f1']:.4f} "
             f"exact={b['exact_match_rate']:.4f} twins_merged={b['twins_merged']}"
         )
+        d = m.get("at_default")
+        if d is not None:
+            lines.append(
+                f"  {'  at schema default':20s} t={_fmt(d['threshold'], 3):>6}  "
+                f"P={d['precision']:.4f} R={d['recall']:.4f} F1={d['f1']:.4f} "
+                f"exact={d['exact_match_rate']:.4f} twins_merged={d['twins_merged']}"
+            )
     return lines
+
+
+def _default_table(results: Sequence[dict[str, Any]]) -> list[str]:
+    """Kakehashi at its schema's default threshold (what a project gets out of the box)."""
+    rows = [(r, m) for r in results for m in r["methods"].values() if m.get("at_default")]
+    if not rows:
+        return []
+    out = ["", "Kakehashi at the schema's default threshold (no tuning per dataset):", ""]
+    out.append("| dataset | schema | threshold | precision | recall | F1 | exact | twins merged |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for r, m in rows:
+        d = m["at_default"]
+        twins = f"{d['twins_merged']}/{d['twin_pairs']}" if d["twin_pairs"] else "–"
+        out.append(
+            f"| {r['dataset']} | {m.get('schema_id', '')[:12]} | {_fmt(d['threshold'], 3)} "
+            f"| {_fmt(d['precision'])} | {_fmt(d['recall'])} | {_fmt(d['f1'])} "
+            f"| {_fmt(d['exact_match_rate'])} | {twins} |"
+        )
+    return out
 
 
 def markdown(results: Sequence[dict[str, Any]]) -> str:
@@ -66,6 +92,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
                 f"| {_fmt(b['precision'])} | {_fmt(b['recall'])} | {_fmt(b['f1'])} "
                 f"| {_fmt(b['exact_match_rate'])} | {twins} | {seconds:.1f} |"
             )
+    out += _default_table(results)
     sub = [r for r in results if any(m["best"]["subgroup_recall"] for m in r["methods"].values())]
     if sub:
         names = sorted(
