@@ -33,6 +33,8 @@ from typing import Any
 
 import psutil
 
+from benchmarks.memory import RssSampler
+
 
 def _records(path: Path) -> list[dict[str, str]]:
     from encoders.columns import resolve_columns
@@ -67,16 +69,10 @@ def _inflate(source: Path, target: Path, rows: int) -> None:
 def _peak_rss(command: list[str]) -> tuple[float, float, int]:
     """Run ``command``; return (seconds, peak RSS MiB of it + children, exit status)."""
     started = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while process.poll() is None:
-        try:
-            procs = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    return time.perf_counter() - started, peak / 2**20, process.returncode
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with RssSampler(process) as sampler:
+        process.wait()
+    return time.perf_counter() - started, sampler.peak / 2**20, process.returncode
 
 
 def measure(
@@ -171,7 +167,7 @@ def to_markdown(results: dict[str, Any]) -> str:
         big = results["big"]
         lines += [
             "",
-            f"1 M-row run: {big['rows']:,} rows ({big['csv_mib']:.0f} MiB CSV) in "
+            f"Large run: {big['rows']:,} rows ({big['csv_mib']:.0f} MiB CSV) in "
             f"{big['seconds']:.0f} s ({big['records_per_second']:,.0f} rows/s), "
             f"peak RSS {big['peak_rss_mib']:.0f} MiB (encoder + workers), "
             f"exit status {big['exit_status']}.",

@@ -20,7 +20,6 @@ generator's memory is reported apart from the pipeline's.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from benchmarks.memory import process_tree_rss
 
 DEFAULT_SIZES = (2000, 20000, 200000)
 QUICK_SIZES = (2000, 20000)
@@ -173,19 +174,6 @@ class _Sampled:
         return max(inside, default=0) / 2**20
 
 
-def _rss(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and all its descendants, summed."""
-    total = 0
-    try:
-        procs = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            total += proc.memory_info().rss
-    return total
-
-
 def _sampled_run(command: list[str], timeout: float | None = None) -> _Sampled:
     """Run ``command`` and sample its summed RSS every ``SAMPLE_SECONDS``."""
     started = time.perf_counter()
@@ -193,7 +181,7 @@ def _sampled_run(command: list[str], timeout: float | None = None) -> _Sampled:
         process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
         samples: list[tuple[float, int]] = []
         while process.poll() is None:
-            samples.append((time.time(), _rss(process)))
+            samples.append((time.time(), process_tree_rss(process)))
             if timeout is not None and time.perf_counter() - started > timeout:
                 for child in process.children(recursive=True):
                     child.kill()

@@ -31,12 +31,11 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +44,7 @@ from urllib.parse import urlparse
 import numpy as np
 import psutil
 
+from benchmarks.memory import RssSampler, process_tree_rss
 from encoders.client import ApiClient, ApiError, read_credential
 from kakehashi.demo import running_server
 from linkage.container import BinaryWriter, new_ref
@@ -121,61 +121,7 @@ def write_linkable_encodings(
     return total
 
 
-# -- server RSS sampling --------------------------------------------------------------
-
-
-def process_tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and its descendants (0 for ones that are gone)."""
-    total = 0
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for member in members:
-        with suppress(psutil.Error):
-            total += member.memory_info().rss
-    return total
-
-
-@dataclass
-class RssSampler:
-    """Samples a process tree's RSS every ``interval`` seconds in a background thread.
-
-    Use as a context manager; afterwards ``baseline`` is the RSS at entry, ``peak`` the
-    largest sample (entry and exit included) and ``samples`` how many were taken.
-    """
-
-    process: psutil.Process
-    interval: float = 0.05
-    baseline: int = 0
-    peak: int = 0
-    samples: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def _sample(self) -> None:
-        rss = process_tree_rss(self.process)
-        self.samples += 1
-        self.peak = max(self.peak, rss)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def __enter__(self) -> RssSampler:
-        self.baseline = process_tree_rss(self.process)
-        self.peak = self.baseline
-        self.samples = 1
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._sample()
+# -- server RSS sampling: benchmarks.memory ---------------------------------------
 
 
 def measured(process: psutil.Process, action: Callable[[], T]) -> tuple[T, float, RssSampler]:

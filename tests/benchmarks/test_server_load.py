@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks import server_load
+from benchmarks.memory import RssSampler
 from linkage.container import read_encodings
 
 
@@ -20,7 +21,7 @@ def test_rss_sampler_sees_a_short_allocation_peak() -> None:
     child = subprocess.Popen([sys.executable, "-c", code])
     try:
         process = psutil.Process(child.pid)
-        with server_load.RssSampler(process) as sampler:
+        with RssSampler(process) as sampler:
             child.wait(timeout=30)
     finally:
         if child.poll() is None:
