@@ -90,55 +90,35 @@ def test_upload_refuses_a_broken_encodings_file(
     assert "not an encodings file" in capsys.readouterr().err
 
 
-def test_upload_with_missing_credential_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def encodings_file(tmp_path: Path) -> Path:
     import numpy as np
 
     from linkage.container import Encodings, new_ref, write_encodings
 
-    enc = tmp_path / "x.kkh"
-    write_encodings(enc, Encodings([new_ref()], np.zeros((1, 128), np.uint8), 1024, None))
-    status = run(
-        [
-            "upload",
-            str(enc),
-            "--server",
-            "http://127.0.0.1:9",
-            "--project",
-            "p",
-            "--credential",
-            str(tmp_path / "missing.credential"),
-        ]
-    )
-    assert status == 2
+    path = tmp_path / "x.kkh"
+    write_encodings(path, Encodings([new_ref()], np.zeros((1, 128), np.uint8), 1024, None))
+    return path
+
+
+def _upload(encodings: Path, credential: Path) -> int:
+    return run(["upload", str(encodings), "--server", "http://127.0.0.1:9", "--project", "p",
+                "--credential", str(credential)])  # fmt: skip
+
+
+def test_upload_with_missing_credential_file(
+    tmp_path: Path, encodings_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _upload(encodings_file, tmp_path / "missing.credential") == 2
     assert "credential file not found" in capsys.readouterr().err
 
 
 def test_upload_to_an_unreachable_server(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, encodings_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import numpy as np
-
-    from linkage.container import Encodings, new_ref, write_encodings
-
-    enc = tmp_path / "x.kkh"
-    write_encodings(enc, Encodings([new_ref()], np.zeros((1, 128), np.uint8), 1024, None))
     cred = tmp_path / "body.credential"
     cred.write_text("kkh_body_x\n")
-    status = run(
-        [
-            "upload",
-            str(enc),
-            "--server",
-            "http://127.0.0.1:9",
-            "--project",
-            "p",
-            "--credential",
-            str(cred),
-        ]
-    )
-    assert status == 2
+    assert _upload(encodings_file, cred) == 2
     assert "cannot reach the server" in capsys.readouterr().err
 
 
