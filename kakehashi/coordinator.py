@@ -117,12 +117,30 @@ def results(
         bool,
         typer.Option("--mine", help="As a body: download only this body's ref → token mapping."),
     ] = False,
+    review: Annotated[
+        bool,
+        typer.Option(
+            "--review",
+            help="Coordinator: list the tokens whose groups need a person's review (e.g. twins).",
+        ),
+    ] = False,
 ) -> None:
     """Download the token table (coordinator) or, with --mine, a body's own mapping."""
     from encoders.client import ApiClient, read_credential
 
     if fmt not in ("csv", "json"):
         raise typer.BadParameter("--format must be csv or json")
+    if review:
+        with ApiClient(server, read_credential(credential)) as client:
+            flagged = client.get_json(f"/projects/{project}/results/review")
+        output = output or Path(f"review.{fmt}")
+        if fmt == "json":
+            output.write_text(json.dumps(flagged, indent=2))
+        else:
+            lines = ["token,records"] + [f"{t['token']},{t['records']}" for t in flagged["tokens"]]
+            output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        out.print(f"{len(flagged['tokens'])} tokens need review; wrote {output}")
+        return
     what = "mapping" if mine else "tokens"
     output = output or Path(f"{what}.{fmt}")
     with ApiClient(server, read_credential(credential)) as client:

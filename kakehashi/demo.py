@@ -137,6 +137,11 @@ def run_demo(workdir: Path, *, children: int = 2000, seed: int = 2026) -> dict[s
             "results", "--server", url, "--project", project, "--credential", coordinator,
             "--out", tokens,
         )  # fmt: skip
+        review = workdir / "coordinator" / "review.csv"
+        kakehashi(
+            "results", "--review", "--server", url, "--project", project,
+            "--credential", coordinator, "--out", review,
+        )  # fmt: skip
         for body in files:
             kakehashi(
                 "results", "--mine", "--server", url, "--project", project,
@@ -160,6 +165,8 @@ def run_demo(workdir: Path, *, children: int = 2000, seed: int = 2026) -> dict[s
         table.add_row(
             f"  groups spanning {n_bodies} bod{'y' if n_bodies == 1 else 'ies'}", f"{count:,}"
         )
+    flagged = sum(1 for _ in review.open(encoding="utf-8")) - 1
+    table.add_row("groups flagged for review (e.g. twins)", f"{flagged:,}")
     table.add_row("true cross-body pairs", f"{result.true_pairs:,}")
     table.add_row("precision", f"{result.precision:.4f}")
     table.add_row("recall", f"{result.recall:.4f}")
@@ -172,6 +179,7 @@ def run_demo(workdir: Path, *, children: int = 2000, seed: int = 2026) -> dict[s
   <body>/<body>.kkh.report.csv   the validation report for that export
   <body>/mapping.csv       the body's own ref → token mapping
   coordinator/tokens.csv   the coordinator's token table (token, body, ref)
+  coordinator/review.csv   tokens whose groups a person should check (near-ties, twins)
   server/                  the server's SQLite database and log
 Look at them with e.g.:  head {tokens}
   or ask a body to resolve a ref:  kakehashi resolve {workdir}/gakko/gakko.keys.csv <ref>""")

@@ -276,6 +276,7 @@ class Worker:
         # A crashed run is re-run from scratch and first deletes whatever it had written.
         self._delete_rows(TokenRow, TokenRow.run_id == rid)
         self._delete_rows(LinkEvent, LinkEvent.run_id == rid)
+        review = result.review[groups].tolist()
         for start in range(0, len(owners), _BATCH):
             with self.factory() as session, session.begin():
                 if self._cancel_requested(session, rid):
@@ -283,10 +284,11 @@ class Worker:
                 session.execute(
                     insert(TokenRow),
                     [
-                        {"run_id": rid, "body": body, "ref": ref, "token": token}
-                        for (body, ref), token in zip(
+                        {"run_id": rid, "body": body, "ref": ref, "token": token, "review": flagged}
+                        for (body, ref), token, flagged in zip(
                             owners[start : start + _BATCH],
                             update.record_tokens[start : start + _BATCH],
+                            review[start : start + _BATCH],
                             strict=True,
                         )
                     ],

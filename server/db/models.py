@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 
 def utcnow() -> datetime:
@@ -109,6 +110,9 @@ class TokenRow(Base):
     body: Mapped[str] = mapped_column(String(200))
     ref: Mapped[str] = mapped_column(String(32))
     token: Mapped[str] = mapped_column(String(32))
+    # True when the engine left this record's group apart from a rival candidate within
+    # the review margin (e.g. twins): the coordinator should look before acting on it.
+    review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class LinkEvent(Base):

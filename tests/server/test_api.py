@@ -14,6 +14,7 @@ from server_testdata import (
     bodies_data,
     encodings,
     json_bytes,
+    noisy_copy,
     random_clks,
 )
 from server_testkit import LiveServer, wait_run
@@ -370,3 +371,32 @@ def test_cancel_run_leaves_no_results(live: LiveServer) -> None:
             "done",
             "cancelled",
         ]
+
+
+def test_twins_are_flagged_for_review_not_merged(live: LiveServer) -> None:
+    """A record close to two records of another body (twins) is not merged on a coin toss."""
+    project = live.new_project()
+    pid, creds = project["project_id"], project["credentials"]
+    rng = np.random.default_rng(11)
+    base = random_clks(rng, 1)
+    twins = np.vstack([noisy_copy(rng, base, 12), noisy_copy(rng, base, 12)])
+    others = random_clks(rng, 20)
+    school = encodings(np.vstack([twins, others]))
+    welfare = encodings(np.vstack([noisy_copy(rng, base, 6), noisy_copy(rng, others, 8)]))
+    assert upload(live, creds["bodies"]["school"], pid, binary_bytes(school)).status_code == 201
+    assert upload(live, creds["bodies"]["welfare"], pid, binary_bytes(welfare)).status_code == 201
+    with live.client(creds["coordinator"]) as c:
+        done = wait_run(c, pid, c.post(f"/api/v1/projects/{pid}/runs", json={}).json()["run_id"])
+        assert done["status"] == "done"
+        review = c.get(f"/api/v1/projects/{pid}/results/review").json()
+        rows = c.get(f"/api/v1/projects/{pid}/results/tokens", params={"format": "json"}).json()
+    token_of = {(b, r): t for t, b, r in rows["rows"]}
+    flagged = {item["token"] for item in review["tokens"]}
+    twin_tokens = {token_of[("school", ref)] for ref in school.refs[:2]}
+    assert len(twin_tokens) == 2  # the twins stay apart
+    assert twin_tokens <= flagged
+    assert token_of[("welfare", welfare.refs[0])] in flagged  # their rival match too
+    # the clear matches are linked and not flagged
+    for s_ref, w_ref in zip(school.refs[2:], welfare.refs[1:], strict=True):
+        assert token_of[("school", s_ref)] == token_of[("welfare", w_ref)]
+        assert token_of[("school", s_ref)] not in flagged

@@ -28,6 +28,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{pid}/results/tokens"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/results/mapping"): {"body"},
     ("GET", "/api/v1/projects/{pid}/results/events"): {"coordinator"},
+    ("GET", "/api/v1/projects/{pid}/results/review"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/audit"): {"coordinator"},
 }
 ROLES = ("operator", "coordinator", "body")

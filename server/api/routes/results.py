@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.api import API_PREFIX
@@ -135,6 +135,25 @@ def body_mapping(
     )
     rows = ((ref, token) for token, _, ref in _rows(factory, rid, principal.body))
     return _response(_stream(rows, ["ref", "token"], format), format, "mapping")
+
+
+@router.get("/projects/{pid}/results/review")
+def review_tokens(pid: str, principal: Coordinator, session: SessionDep) -> dict[str, Any]:
+    """Tokens of the latest run whose groups a person should look at.
+
+    The engine does not merge a record with one of two candidates that score within the
+    review margin of each other (twins, for example); it keeps them apart and flags the
+    groups involved. No scores are returned, only the tokens and how many records each has.
+    """
+    project_for(session, principal, pid)
+    run = _latest_run(session, pid)
+    rows = session.execute(
+        select(TokenRow.token, func.count())
+        .where(TokenRow.run_id == run.id, TokenRow.review.is_(True))
+        .group_by(TokenRow.token)
+        .order_by(TokenRow.token)
+    ).all()
+    return {"run_id": run.id, "tokens": [{"token": t, "records": n} for t, n in rows]}
 
 
 @router.get("/projects/{pid}/results/events")
