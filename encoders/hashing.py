@@ -2,11 +2,14 @@
 
 ``ClkHasher`` derives the per-field keys once (clkhash's own ``generate_key_lists``) and
 tokenises with clkhash's own comparators and strategies. For the double-hashing scheme
-(the one Kakehashi's schemas use) it computes the HMAC-SHA1/HMAC-MD5 bit positions with
-one-shot ``hmac.digest`` calls, a per-field token cache and numpy bit setting instead of
-clkhash's per-bit Python loop; any other scheme (blakeHash, non-singular double hashing,
-XOR folding) falls back to clkhash's ``crypto_bloom_filter``. Either way the bytes equal
-``clkhash.clk.generate_clks`` on the same values, schema and secret (tests prove it).
+(the one Kakehashi's schemas use) it computes each distinct field value's bits once —
+HMAC-SHA1/HMAC-MD5 positions with one-shot ``hmac.digest`` calls, exactly clkhash's
+``(sha1 + i·md5) mod l`` sequence — and keeps them as a 1024-bit integer mask; a record's
+CLK is the OR of its fields' masks. Names, dates and addresses repeat across records, so
+most values cost one dictionary lookup instead of clkhash's per-bit Python loop. Any
+other scheme (blakeHash, non-singular double hashing, XOR folding) falls back to clkhash's
+``crypto_bloom_filter``. Either way the bytes equal ``clkhash.clk.generate_clks`` on the
+same values, schema and secret (tests prove it).
 """
 
 from __future__ import annotations
@@ -23,13 +26,17 @@ from clkhash.key_derivation import generate_key_lists
 
 from linkage.schema import LinkageSchema
 
-_CACHE_LIMIT = 1 << 17  # distinct values per field kept in the cache
-
-_Hashed = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+_VALUE_CACHE = 1 << 16  # distinct values per field whose masks are kept (≈ 10 MB/field)
+_TOKEN_CACHE = 1 << 17  # distinct tokens per field whose hashes are kept
 
 
 class _DoubleHashField:
-    """Bit positions for one field under clkhash's (singular) double hashing."""
+    """Bit masks of one field's values under clkhash's (singular) double hashing.
+
+    A mask is an int whose bit ``l - 1 - p`` is set for every Bloom-filter position ``p``
+    the value sets, so that ``mask.to_bytes(l // 8, "big")`` has clkhash's big-endian bit
+    order (position 0 is the most significant bit of byte 0).
+    """
 
     def __init__(self, field: Any, comparator: Any, keys: Sequence[bytes], length: int) -> None:
         self._format = field.format_value
@@ -38,35 +45,39 @@ class _DoubleHashField:
         self._encoding = field.hashing_properties.encoding
         self._key_sha1, self._key_md5 = keys[0], keys[1]
         self._l = length
-        self._cache: dict[str, _Hashed] = {}
-        self._token_cache: dict[str, tuple[int, int]] = {}
+        self._masks: dict[str, int] = {}
+        self._tokens: dict[str, tuple[int, int]] = {}
 
     def _token(self, token: str) -> tuple[int, int]:
-        hit = self._token_cache.get(token)
+        hit = self._tokens.get(token)
         if hit is None:
             data = token.encode(self._encoding)
             sha1 = int.from_bytes(hmac.digest(self._key_sha1, data, "sha1"), "big") % self._l
             md5 = int.from_bytes(hmac.digest(self._key_md5, data, "md5"), "big") % self._l
             hit = (sha1, md5)
-            if len(self._token_cache) < _CACHE_LIMIT:
-                self._token_cache[token] = hit
+            if len(self._tokens) < _TOKEN_CACHE:
+                self._tokens[token] = hit
         return hit
 
-    def tokens(self, value: str) -> _Hashed:
-        """``(sha1 positions, md5 steps, insertions)`` for every token of ``value``."""
-        hit = self._cache.get(value)
+    def mask(self, value: str) -> int:
+        """The bits ``value`` sets in the Bloom filter, as an int mask (0 for no tokens)."""
+        hit = self._masks.get(value)
         if hit is not None:
             return hit
         tokens = list(self._tokenize(self._format(value)))
+        mask = 0
         if tokens:
-            ks = self._strategy.bits_per_token(len(tokens))
-            pairs = [self._token(t) for t in tokens]
-            hit = (tuple(p[0] for p in pairs), tuple(p[1] for p in pairs), tuple(ks))
-        else:
-            hit = ((), (), ())
-        if len(self._cache) < _CACHE_LIMIT:
-            self._cache[value] = hit
-        return hit
+            ks = np.asarray(self._strategy.bits_per_token(len(tokens)), dtype=np.int64)
+            hashed = np.asarray([self._token(t) for t in tokens], dtype=np.int64)
+            steps = np.arange(int(ks.max()), dtype=np.int64)
+            # Token t sets positions (sha1_t + i * md5_t) mod l for i < k_t, as in clkhash.
+            positions = (hashed[:, :1] + steps * hashed[:, 1:]) % self._l
+            bits = np.zeros(self._l, dtype=np.uint8)
+            bits[positions[steps < ks[:, None]]] = 1
+            mask = int.from_bytes(np.packbits(bits).tobytes(), "big")
+        if len(self._masks) < _VALUE_CACHE:
+            self._masks[value] = mask
+        return mask
 
 
 class ClkHasher:
@@ -103,8 +114,11 @@ class ClkHasher:
             for f in self._schema.fields
         )
         self._fields = [
-            _DoubleHashField(f, c, k, self._schema.l) if f.hashing_properties is not None else None
-            for f, c, k in zip(self._schema.fields, self._comparators, self._keys, strict=True)
+            (i, _DoubleHashField(f, c, k, self._schema.l))
+            for i, (f, c, k) in enumerate(
+                zip(self._schema.fields, self._comparators, self._keys, strict=True)
+            )
+            if f.hashing_properties is not None
         ]
 
     @property
@@ -114,36 +128,20 @@ class ClkHasher:
 
     def hash_rows(self, rows: Sequence[Sequence[str]]) -> np.ndarray:
         """Return ``(len(rows), bit_length/8)`` uint8 CLK bytes for ``rows``."""
-        out = np.zeros((len(rows), self.nbytes), dtype=np.uint8)
+        if not rows:
+            return np.zeros((0, self.nbytes), dtype=np.uint8)
         if not self._fast:
-            for i, row in enumerate(rows):
+            out = np.zeros((len(rows), self.nbytes), dtype=np.uint8)
+            for r, row in enumerate(rows):
                 bloom, _, _ = crypto_bloom_filter(row, self._comparators, self._schema, self._keys)
-                out[i] = np.frombuffer(bloom.tobytes(), dtype=np.uint8)
+                out[r] = np.frombuffer(bloom.tobytes(), dtype=np.uint8)
             return out
-        counts = np.zeros(len(rows), dtype=np.int64)
-        sha1s: list[int] = []
-        md5s: list[int] = []
-        ks: list[int] = []
-        fields = [(i, f) for i, f in enumerate(self._fields) if f is not None]
-        for r, row in enumerate(rows):
-            before = len(ks)
+        nbytes = self.nbytes
+        fields = self._fields
+        clks = []
+        for row in rows:
+            clk = 0
             for i, field in fields:
-                a, b, k = field.tokens(row[i])
-                sha1s.extend(a)
-                md5s.extend(b)
-                ks.extend(k)
-            counts[r] = len(ks) - before
-        if not ks:
-            return out
-        # Token t sets bits (sha1_t + j * md5_t) mod l for j < k_t, exactly as clkhash does.
-        k = np.asarray(ks, dtype=np.int64)
-        starts = np.cumsum(k) - k
-        step = np.arange(int(k.sum()), dtype=np.int64) - np.repeat(starts, k)
-        length = self._schema.l
-        pos = (
-            np.repeat(np.asarray(sha1s, dtype=np.int64), k)
-            + step * np.repeat(np.asarray(md5s, dtype=np.int64), k)
-        ) % length
-        bits = np.zeros((len(rows), length), dtype=np.uint8)
-        bits[np.repeat(np.repeat(np.arange(len(rows)), counts), k), pos] = 1
-        return np.packbits(bits, axis=1)
+                clk |= field.mask(row[i])
+            clks.append(clk.to_bytes(nbytes, "big"))
+        return np.frombuffer(b"".join(clks), dtype=np.uint8).reshape(len(rows), nbytes).copy()
