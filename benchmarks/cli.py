@@ -48,14 +48,12 @@ def speed(
 ) -> None:
     """Speed: Dice pairs/s vs anonlink, encoding rec/s vs clkhash, end-to-end scaling."""
     folder = _folder(out)
-    _run(
-        "benchmarks.engine_speed",
-        ["--quick", "--out", str(folder)] if quick else ["--out", str(folder)],
-    )
+    engine = ["--out", str(folder / "engine_speed.json")]
+    _run("benchmarks.engine_speed", ["--small", *engine] if quick else engine)
     _run("benchmarks.scaling", ["--out", str(folder)] + (["--quick"] if quick else []))
     _run(
         "benchmarks.encode_speed",
-        ["--out", str(folder)] + (["--rows", "10000"] if quick else ["--big-rows", "1000000"]),
+        ["--out", str(folder)] + (["--rows", "20000"] if quick else ["--big-rows", "1000000"]),
     )
 
 
