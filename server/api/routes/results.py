@@ -11,13 +11,20 @@ import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.api import API_PREFIX
-from server.api.deps import Body, Coordinator, FactoryDep, SessionDep, project_for
+from server.api.deps import (
+    Body,
+    Coordinator,
+    FactoryDep,
+    Principal,
+    SessionDep,
+    project_for,
+)
 from server.core import audit
 from server.core.problems import Problem
 from server.db.models import LinkEvent, Run, TokenRow
@@ -36,6 +43,24 @@ def _latest_run(session: Session, pid: str) -> Run:
     if run is None:
         raise Problem(404, "No results", "no run of this project has finished yet", "no-results")
     return run
+
+
+def _run_for_download(
+    session: Session,
+    factory: sessionmaker[Session],
+    principal: Principal,
+    pid: str,
+    action: str,
+    detail: dict[str, Any],
+) -> str:
+    """The latest finished run's id, with the download written to the audit log first."""
+    project_for(session, principal, pid)
+    rid = _latest_run(session, pid).id
+    session.close()  # release the database before writing the audit entry
+    audit.append_now(
+        factory, actor=principal.actor, action=action, project_id=pid, detail={"run": rid, **detail}
+    )
+    return rid
 
 
 def _rows(
@@ -93,22 +118,14 @@ def _response(body: Iterator[bytes], fmt: str, name: str) -> StreamingResponse:
 @router.get("/projects/{pid}/results/tokens")
 def token_table(
     pid: str,
-    request: Request,
     principal: Coordinator,
     session: SessionDep,
     factory: FactoryDep,
     format: Literal["csv", "json"] = "csv",
 ) -> StreamingResponse:
     """The token table of the latest finished run: rows ``token, body, ref`` (streamed)."""
-    project_for(session, principal, pid)
-    rid = _latest_run(session, pid).id
-    session.close()  # release the database before writing the audit entry
-    audit.append_now(
-        factory,
-        actor=principal.actor,
-        action="results.tokens.download",
-        project_id=pid,
-        detail={"run": rid, "format": format},
+    rid = _run_for_download(
+        session, factory, principal, pid, "results.tokens.download", {"format": format}
     )
     rows = _rows(factory, rid, None)
     return _response(_stream(rows, ["token", "body", "ref"], format), format, "tokens")
@@ -123,15 +140,13 @@ def body_mapping(
     format: Literal["csv", "json"] = "csv",
 ) -> StreamingResponse:
     """The calling body's own rows ``ref, token`` from the latest finished run."""
-    project_for(session, principal, pid)
-    rid = _latest_run(session, pid).id
-    session.close()  # release the database before writing the audit entry
-    audit.append_now(
+    rid = _run_for_download(
+        session,
         factory,
-        actor=principal.actor,
-        action="results.mapping.download",
-        project_id=pid,
-        detail={"run": rid, "format": format, "body": principal.body},
+        principal,
+        pid,
+        "results.mapping.download",
+        {"format": format, "body": principal.body},
     )
     rows = ((ref, token) for token, _, ref in _rows(factory, rid, principal.body))
     return _response(_stream(rows, ["ref", "token"], format), format, "mapping")
