@@ -19,11 +19,11 @@ from typing import Literal
 
 import numpy as np
 
-from encoders.columns import ColumnPlan, resolve_columns
+from encoders.columns import resolve_columns
 from encoders.keys import KeysWriter
 from encoders.pipeline import EncodedChunk, RowIssue, iter_encoded_chunks
 from encoders.readers import open_table
-from linkage.container import BinaryWriter, Encodings, new_ref, write_encodings
+from linkage.container import BinaryWriter, Encodings, new_refs, write_encodings
 from linkage.schema import LinkageSchema
 
 ProgressCallback = Callable[[int], None]
@@ -61,11 +61,6 @@ def report_paths(output: Path) -> tuple[Path, Path]:
     return output.with_name(output.name + ".report.csv"), output.with_name(
         output.name + ".report.json"
     )
-
-
-def _records(plan: ColumnPlan, table: Iterator[tuple[int, list[str]]]):
-    for number, cells in table:
-        yield number, plan.record(cells)
 
 
 def encode_file(
@@ -118,12 +113,17 @@ def encode_file(
         keys = KeysWriter(keys_output)
         try:
             chunks: Iterator[EncodedChunk] = iter_encoded_chunks(
-                _records(plan, iter(table)), schema, secret, workers=workers, today=today
+                iter(table),
+                schema,
+                secret,
+                workers=workers,
+                today=today,
+                make_record=plan.record,
             )
             for chunk in chunks:
                 report.rows_read += chunk.rows_read
                 issues.extend(chunk.issues)
-                refs = [new_ref() for _ in chunk.record_ids]
+                refs = new_refs(len(chunk.record_ids))
                 for number, record_id in zip(chunk.rows.tolist(), chunk.record_ids, strict=True):
                     if record_id in seen_ids:
                         issues.append(

@@ -49,6 +49,13 @@ def new_ref() -> str:
     return secrets.token_hex(REF_BYTES)
 
 
+def new_refs(n: int) -> list[str]:
+    """``n`` fresh random refs from one read of the system's random source."""
+    pool = secrets.token_bytes(REF_BYTES * n).hex()
+    step = 2 * REF_BYTES
+    return [pool[i : i + step] for i in range(0, len(pool), step)]
+
+
 @dataclass(frozen=True)
 class Encodings:
     """A body's encoded records.
