@@ -27,7 +27,7 @@ from clkhash.key_derivation import generate_key_lists
 from linkage.schema import LinkageSchema
 
 _VALUE_CACHE = 1 << 16  # distinct values per field whose masks are kept (≈ 10 MB/field)
-_TOKEN_CACHE = 1 << 17  # distinct tokens per field whose hashes are kept
+_TOKEN_CACHE = 1 << 17  # distinct (token, insertions) per field whose masks are kept
 
 
 class _DoubleHashField:
@@ -46,35 +46,41 @@ class _DoubleHashField:
         self._key_sha1, self._key_md5 = keys[0], keys[1]
         self._l = length
         self._masks: dict[str, int] = {}
-        self._tokens: dict[str, tuple[int, int]] = {}
+        self._tokens: dict[tuple[str, int], int] = {}
 
-    def _token(self, token: str) -> tuple[int, int]:
-        hit = self._tokens.get(token)
+    def _token_mask(self, token: str, k: int) -> int:
+        """The ``k`` positions ``(sha1 + i * md5) mod l`` of one token, as an int mask."""
+        key = (token, k)
+        hit = self._tokens.get(key)
         if hit is None:
             data = token.encode(self._encoding)
-            sha1 = int.from_bytes(hmac.digest(self._key_sha1, data, "sha1"), "big") % self._l
-            md5 = int.from_bytes(hmac.digest(self._key_md5, data, "md5"), "big") % self._l
-            hit = (sha1, md5)
+            length = self._l
+            sha1 = int.from_bytes(hmac.digest(self._key_sha1, data, "sha1"), "big") % length
+            md5 = int.from_bytes(hmac.digest(self._key_md5, data, "md5"), "big") % length
+            top = length - 1
+            hit = 0
+            for p in {(sha1 + i * md5) % length for i in range(k)}:
+                hit |= 1 << (top - p)
             if len(self._tokens) < _TOKEN_CACHE:
-                self._tokens[token] = hit
+                self._tokens[key] = hit
         return hit
 
     def mask(self, value: str) -> int:
-        """The bits ``value`` sets in the Bloom filter, as an int mask (0 for no tokens)."""
+        """The bits ``value`` sets in the Bloom filter, as an int mask (0 for no tokens).
+
+        The OR of its tokens' masks: each token's positions depend only on the token and
+        on how many insertions the strategy gives it, so both levels are cached.
+        """
         hit = self._masks.get(value)
         if hit is not None:
             return hit
         tokens = list(self._tokenize(self._format(value)))
         mask = 0
         if tokens:
-            ks = np.asarray(self._strategy.bits_per_token(len(tokens)), dtype=np.int64)
-            hashed = np.asarray([self._token(t) for t in tokens], dtype=np.int64)
-            steps = np.arange(int(ks.max()), dtype=np.int64)
-            # Token t sets positions (sha1_t + i * md5_t) mod l for i < k_t, as in clkhash.
-            positions = (hashed[:, :1] + steps * hashed[:, 1:]) % self._l
-            bits = np.zeros(self._l, dtype=np.uint8)
-            bits[positions[steps < ks[:, None]]] = 1
-            mask = int.from_bytes(np.packbits(bits).tobytes(), "big")
+            token_mask = self._token_mask
+            ks = self._strategy.bits_per_token(len(tokens))
+            for token, k in zip(tokens, ks, strict=True):
+                mask |= token_mask(token, k)
         if len(self._masks) < _VALUE_CACHE:
             self._masks[value] = mask
         return mask
