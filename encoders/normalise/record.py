@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from encoders.normalise.address import normalise_address, split_address
 from encoders.normalise.dates import normalise_date
@@ -25,6 +26,13 @@ from encoders.normalise.names import (
 )
 from encoders.normalise.sex import normalise_sex
 from encoders.normalise.text import has_placeholder, normalise_text
+
+# Birth dates, sex codes and addresses repeat across rows (siblings, one household, the
+# same day): memoised here; the rules themselves stay plain functions. Errors are raised
+# again on every call (lru_cache does not keep exceptions).
+_date = lru_cache(maxsize=65536)(normalise_date)
+_sex = lru_cache(maxsize=256)(normalise_sex)
+_address = lru_cache(maxsize=65536)(normalise_address)
 
 FieldNormaliser = Callable[[Mapping[str, str], list[Issue], date | None], str]
 """(record, issues to append to, today) -> field value ('' when unknown)."""
@@ -135,7 +143,7 @@ def given_kana_loose(
 def date_of_birth(record: Mapping[str, str], issues: list[Issue], today: date | None = None) -> str:
     """'YYYYMMDD'; an unparseable, impossible, out-of-era or future date is an error."""
     try:
-        value = normalise_date(record.get("date_of_birth") or "", today=today)
+        value = _date(record.get("date_of_birth") or "", today=today)
     except NormalisationError as exc:
         issues.append(exc.to_issue())
         return ""
@@ -147,7 +155,7 @@ def date_of_birth(record: Mapping[str, str], issues: list[Issue], today: date | 
 def sex(record: Mapping[str, str], issues: list[Issue], today: date | None = None) -> str:
     """'1' male, '2' female, '' unknown; an unrecognised code is a warning."""
     try:
-        return normalise_sex(record.get("sex") or "")
+        return _sex(record.get("sex") or "")
     except NormalisationError as exc:
         issues.append(exc.to_issue())
         return ""
@@ -155,7 +163,7 @@ def sex(record: Mapping[str, str], issues: list[Issue], today: date | None = Non
 
 def address(record: Mapping[str, str], issues: list[Issue], today: date | None = None) -> str:
     """The address key without the building part (方書)."""
-    return normalise_address(_raw(record, "address", issues))
+    return _address(_raw(record, "address", issues))
 
 
 def roman_name(record: Mapping[str, str], issues: list[Issue], today: date | None = None) -> str:
@@ -253,7 +261,7 @@ def _default_record(
         "given_kana_loose": loose_kana(giv_kana),
         "date_of_birth": date_of_birth(record, issues, today),
         "sex": sex(record, issues, today),
-        "address": normalise_address(raw("address")),
+        "address": _address(raw("address")),
         "roman_name": normalise_roman_name(raw("roman_name")),
     }
     return values, issues
