@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 
@@ -41,37 +40,27 @@ def score(
     keys: dict[str, dict[str, str]],
     truth: dict[tuple[str, str], str],
 ) -> DemoScore:
-    """Pairwise precision/recall across bodies.
+    """Pairwise precision/recall across bodies, by ``benchmarks.metrics.score``.
 
     Args:
         token_rows: ``(token, body, ref)`` rows of the token table.
         keys: body -> (ref -> record id), from each body's keys file.
         truth: (body, record id) -> person id, from the generator.
+
+    Only records that were encoded count: a row the encoder rejected is not a missed link.
     """
-    members: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for token, body, ref in token_rows:
-        members[token].append((body, keys[body][ref]))
-    predicted = set()
-    for group in members.values():
-        for a, b in combinations(sorted(group), 2):
-            if a[0] != b[0]:
-                predicted.add((a, b))
-    by_person: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    encoded = {(body, rid) for body, table in keys.items() for rid in table.values()}
-    for record, person in truth.items():
-        if record in encoded:
-            by_person[person].append(record)
-    true_pairs = set()
-    for group in by_person.values():
-        for a, b in combinations(sorted(group), 2):
-            if a[0] != b[0]:
-                true_pairs.add((a, b))
-    bodies_per_token = Counter(len({body for body, _ in group}) for group in members.values())
+    from benchmarks.metrics import score as pair_scores
+
+    predicted = {(body, keys[body][ref]): token for token, body, ref in token_rows}
+    scores = pair_scores(predicted, {k: v for k, v in truth.items() if k in predicted})
+    bodies: dict[str, set[str]] = defaultdict(set)
+    for token, body, _ in token_rows:
+        bodies[token].add(body)
     return DemoScore(
-        tokens=len(members),
+        tokens=len(bodies),
         records=len(token_rows),
-        groups_by_bodies=dict(sorted(bodies_per_token.items())),
-        true_pairs=len(true_pairs),
-        predicted_pairs=len(predicted),
-        correct_pairs=len(predicted & true_pairs),
+        groups_by_bodies=dict(sorted(Counter(len(b) for b in bodies.values()).items())),
+        true_pairs=scores.true_pairs,
+        predicted_pairs=scores.predicted_pairs,
+        correct_pairs=scores.correct_pairs,
     )
