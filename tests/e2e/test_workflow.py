@@ -88,55 +88,23 @@ def test_whole_workflow_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFi
             == 0
         )
         tokens = tmp_path / "tokens.csv"
-        assert (
-            kakehashi(
-                "results",
-                "--server",
-                url,
-                "--project",
-                project,
-                "--credential",
-                coordinator,
-                "--out",
-                tokens,
-            )
-            == 0
-        )
+
+        def results(credential: Path, out: Path, *flags: str) -> int:
+            return kakehashi("results", *flags, "--server", url, "--project", project,
+                             "--credential", credential, "--out", out)  # fmt: skip
+
+        assert results(coordinator, tokens) == 0
 
         # (b) a body's credential cannot read the coordinator's token table ...
         capsys.readouterr()
         stolen = tmp_path / "stolen.csv"
-        status = kakehashi(
-            "results",
-            "--server",
-            url,
-            "--project",
-            project,
-            "--credential",
-            creds / f"body-{bodies[0]}.credential",
-            "--out",
-            stolen,
-        )
+        status = results(creds / f"body-{bodies[0]}.credential", stolen)
         assert status == 2
         assert "403" in capsys.readouterr().err
         assert not stolen.exists()
         # ... but can read its own mapping, which covers every one of its records.
         mapping = tmp_path / "mapping.csv"
-        assert (
-            kakehashi(
-                "results",
-                "--mine",
-                "--server",
-                url,
-                "--project",
-                project,
-                "--credential",
-                creds / f"body-{bodies[0]}.credential",
-                "--out",
-                mapping,
-            )
-            == 0
-        )
+        assert results(creds / f"body-{bodies[0]}.credential", mapping, "--mine") == 0
         with mapping.open(encoding="utf-8") as handle:
             mapped = {row["ref"] for row in csv.DictReader(handle)}
         assert mapped == set(read_keys(tmp_path / bodies[0] / "keys.csv"))
