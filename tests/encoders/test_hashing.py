@@ -63,3 +63,21 @@ def test_encode_rows_with_two_workers_equals_one_worker() -> None:
     two = encode_rows(records, schema, SECRET, workers=2)
     assert one.index.tolist() == two.index.tolist() == list(range(5000))
     assert np.array_equal(one.clks, two.clks)
+
+
+def test_other_hashing_schemes_fall_back_to_clkhash_byte_for_byte() -> None:
+    import copy
+
+    from linkage.schema import parse_schema
+
+    document = copy.deepcopy(default_schema().document)
+    document["features"][0]["hashing"]["hash"] = {"type": "blakeHash"}
+    schema = parse_schema(document)
+    hasher = ClkHasher(schema, SECRET)
+    assert not hasher.fast_path
+    assert ClkHasher(default_schema(), SECRET).fast_path
+    theirs = clk.generate_clks(
+        ROWS, clk_schema.from_json_dict(schema.clkhash_document()), SECRET, validate=True
+    )
+    ours = hasher.hash_rows(ROWS)
+    assert [row.tobytes() for row in ours] == [ba.tobytes() for ba in theirs]
