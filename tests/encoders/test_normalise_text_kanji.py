@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from encoders.normalise.kanji import fold_kanji, fold_table
 from encoders.normalise.names import normalise_kanji_name
-from encoders.normalise.text import clean_text, normalise_text
+from encoders.normalise.text import clean_column, clean_text, normalise_text
 
 TEXT_CASES = [
     ("ＡＢＣ１２３", "ABC123"),
@@ -119,3 +121,24 @@ def test_table_header_carries_attribution() -> None:
     assert "CC BY-SA 2.1 JP" in header
     assert "MJ縮退マップ" in header
     assert "scripts/gen_kanji_fold.py" in header
+
+
+# clean_column runs the text rule once over a whole column joined by NUL; it must give
+# exactly clean_text's result for every value, whatever the neighbouring values are.
+_TRICKY = st.sampled_from(
+    ["山田", "\u3000", " ", "\t", "\n", "\x00", "\x1f", "\u3099", "\u309a", "ｶ", "ﾞ", "〓",
+     "？", "⁇", "﹖", "\ufe00", "\U000e0100", "〜", "－", "A", "１", "\u0327", "\u00b8", ""]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=6), st.lists(_TRICKY, max_size=5).map("".join))))
+def test_clean_column_equals_clean_text_on_each_value(values: list[str]) -> None:
+    texts, unknown = clean_column(values)
+    assert [(t, i in unknown) for i, t in enumerate(texts)] == [clean_text(v) for v in values]
+
+
+def test_clean_column_of_a_typical_column() -> None:
+    texts, unknown = clean_column(["  山田\u3000太郎 ", "ｻｲﾄｳ", "〓田", "", "Ｎｇｕｙｅｎ"])
+    assert texts == ["山田 太郎", "サイトウ", "", "", "Nguyen"]
+    assert unknown == {2}
