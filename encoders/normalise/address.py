@@ -16,19 +16,23 @@ the prefix would only make the same address look different. A 町名 that merely
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-from encoders.normalise.kanji import fold_kanji
+from encoders.normalise.kanji import fold_table
 from encoders.normalise.numerals import KANJI_NUMERAL_CHARS, kanji_to_int
-from encoders.normalise.text import clean_text, remove_spaces
+from encoders.normalise.text import COLUMN_SEPARATOR, clean_column, clean_text, remove_spaces
 
 _DASHES = "-‐‑‒–—―−ー─━﹣"
 _DASH_BETWEEN_DIGITS = re.compile(rf"(?<=\d)\s*[{_DASHES}]\s*(?=\d)")
 _UNIT = r"(?:丁目|番地|番(?![町丁])|号)"
 _KANJI_NUM_BEFORE_UNIT = re.compile(rf"[{KANJI_NUMERAL_CHARS}]+(?={_UNIT})")
 _GA = re.compile(r"(?<=[\u3400-\u9fff々])[ヶケがヵガ](?=[\u3400-\u9fff])")
-_POSTAL = re.compile(r"^〒?\s*\d{3}-?\d{4}\s+|^〒\s*\d{3}-?\d{4}\s*")
+_POSTAL_CODE = r"(?:〒?\s*\d{3}-?\d{4}\s+|〒\s*\d{3}-?\d{4}\s*)"
+_POSTAL = re.compile(rf"^{_POSTAL_CODE}")
+# The same at the start of every value of a column joined by COLUMN_SEPARATOR.
+_POSTAL_IN_COLUMN = re.compile(rf"(?:^|(?<={COLUMN_SEPARATOR})){_POSTAL_CODE}")
 _LOT_SEP = r"(?:丁目|番地[のノ]?|番(?![町丁])|[-のノ])"
 _LOT = re.compile(rf"\d+(?:{_LOT_SEP}\d+)*(?:丁目|番地|番(?![町丁])|号)?(?![\d条線区町村丁通地割])")
 _LOT_UNITS = re.compile(r"丁目|番地[のノ]?|番|[のノ]")
@@ -54,9 +58,14 @@ def fold_dashes(text: str) -> str:
     return _DASH_BETWEEN_DIGITS.sub("-", text)
 
 
+@lru_cache(maxsize=4096)
+def _numeral_digits(numeral: str) -> str:
+    return str(kanji_to_int(numeral))
+
+
 def convert_kanji_numerals(text: str) -> str:
     """Convert kanji numerals to digits, only directly before 丁目/番地/番/号."""
-    return _KANJI_NUM_BEFORE_UNIT.sub(lambda m: str(kanji_to_int(m.group())), text)
+    return _KANJI_NUM_BEFORE_UNIT.sub(lambda m: _numeral_digits(m.group()), text)
 
 
 def fold_ga(text: str) -> str:
@@ -64,10 +73,29 @@ def fold_ga(text: str) -> str:
     return _GA.sub("ヶ", text)
 
 
+def _unify(lots: str) -> str:
+    return _MULTI_DASH.sub("-", _LOT_UNITS.sub("-", lots).replace("号", ""))
+
+
 def unify_lot(lot: str) -> str:
     """'1丁目2番3号' → '1-2-3', '12番地の3' → '12-3', '3丁目' → '3'."""
-    unified = _LOT_UNITS.sub("-", lot).replace("号", "")
-    return _MULTI_DASH.sub("-", unified).strip("-")
+    return _unify(lot).strip("-")
+
+
+def _fold(text: str, postal: re.Pattern[str] = _POSTAL) -> str:
+    """Kanji fold, postal code dropped, dashes, kanji numerals and ヶ folded (cleaned text)."""
+    text = postal.sub("", text.translate(fold_table()))
+    return fold_ga(convert_kanji_numerals(fold_dashes(text)))
+
+
+def _split_folded(text: str) -> Address:
+    """Find the lot number in a folded address; the rest after it is the building part."""
+    lot = _LOT.search(text)
+    if lot is None:
+        return Address(remove_spaces(text), "")
+    prefix = remove_spaces(text[: lot.start()])
+    building = _BUILDING_LEAD.sub("", text[lot.end() :]).strip()
+    return Address(prefix + unify_lot(lot.group()), building)
 
 
 @lru_cache(maxsize=65536)
@@ -76,14 +104,7 @@ def split_address(value: str) -> Address:
     text, unknown = clean_text(value)
     if unknown or not text:
         return Address("", "")
-    text = _POSTAL.sub("", fold_kanji(text))
-    text = fold_ga(convert_kanji_numerals(fold_dashes(text)))
-    lot = _LOT.search(text)
-    if lot is None:
-        return Address(remove_spaces(text), "")
-    prefix = remove_spaces(text[: lot.start()])
-    building = _BUILDING_LEAD.sub("", text[lot.end() :]).strip()
-    return Address(prefix + unify_lot(lot.group()), building)
+    return _split_folded(_fold(text))
 
 
 def strip_municipality(key: str) -> str:
@@ -100,3 +121,32 @@ def strip_municipality(key: str) -> str:
 def normalise_address(value: str) -> str:
     """The comparable address key: :func:`split_address`'s key, municipality stripped."""
     return strip_municipality(split_address(value).key)
+
+
+def normalise_address_column(values: Sequence[str]) -> list[str]:
+    """:func:`normalise_address` over a column, most steps run once on the joined column.
+
+    The text rule, the folds and the lot's unification run on the values joined by
+    ``COLUMN_SEPARATOR``: none of their patterns can match the separator or look past it,
+    so each value comes out as :func:`normalise_address` gives it alone (a property test
+    checks it). Only the lot search and the municipality prefix are value by value.
+    """
+    texts, _ = clean_column(values)  # a value with a placeholder gives ""
+    folded = _fold(COLUMN_SEPARATOR.join(texts), _POSTAL_IN_COLUMN).split(COLUMN_SEPARATOR)
+    if len(folded) != len(values):  # cannot happen: no step adds or removes a separator
+        return [normalise_address(value) for value in values]
+    prefixes: list[str] = []
+    lots: list[str] = []
+    for text in folded:
+        lot = _LOT.search(text)
+        if lot is None:
+            prefixes.append(remove_spaces(text))
+            lots.append("")
+        else:
+            prefixes.append(remove_spaces(text[: lot.start()]))
+            lots.append(lot.group())
+    unified = _unify(COLUMN_SEPARATOR.join(lots)).split(COLUMN_SEPARATOR)
+    return [
+        strip_municipality(prefix + lot.strip("-"))
+        for prefix, lot in zip(prefixes, unified, strict=True)
+    ]

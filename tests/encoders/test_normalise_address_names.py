@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from encoders.normalise.address import (
     Address,
     normalise_address,
+    normalise_address_column,
     split_address,
     strip_municipality,
 )
@@ -144,3 +147,19 @@ def test_strip_municipality_is_idempotent(raw: str, key: str) -> None:
 def test_with_and_without_city_give_the_same_key() -> None:
     assert normalise_address("架橋市桜台2丁目12番3号") == normalise_address("桜台2-12-3")
     assert normalise_address("架橋市本町1-2-3") == normalise_address("本町1-2-3")
+
+
+# normalise_address_column folds the joined column in one pass; each value must come out
+# as normalise_address gives it alone, whatever its neighbours (a dash, a digit, a postal code
+# or a kanji at the edge of the previous value must not reach across).
+_ADDRESS_PIECES = st.sampled_from(
+    ["〒", "123-4567", "1234567", " ", "\u3000", "\x00", "東京都", "千代田区", "架橋市", "霞",
+     "が", "ケ", "関", "一", "二十三", "丁目", "番地", "番", "号", "の", "1", "２", "-", "ー",
+     "－", "−", "コーポ桜", "101", "〓", "髙", "﨑", "町", "字", ""]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(_ADDRESS_PIECES, max_size=8).map("".join), max_size=8))
+def test_address_column_equals_normalise_address_on_each_value(values: list[str]) -> None:
+    assert normalise_address_column(values) == [normalise_address(v) for v in values]
