@@ -9,12 +9,12 @@ to a function computing that field; :func:`normalise_record` runs all of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 
 from encoders.normalise.address import normalise_address, split_address
+from encoders.normalise.chunk import FIELDS, INPUT_KEYS, normalise_columns
 from encoders.normalise.dates import normalise_date
 from encoders.normalise.issues import Issue, NormalisationError
 from encoders.normalise.kana import loose_kana, strict_kana
@@ -26,13 +26,6 @@ from encoders.normalise.names import (
 )
 from encoders.normalise.sex import normalise_sex
 from encoders.normalise.text import has_placeholder, normalise_text
-
-# Birth dates, sex codes and addresses repeat across rows (siblings, one household, the
-# same day): memoised here; the rules themselves stay plain functions. Errors are raised
-# again on every call (lru_cache does not keep exceptions).
-_date = lru_cache(maxsize=65536)(normalise_date)
-_sex = lru_cache(maxsize=256)(normalise_sex)
-_address = lru_cache(maxsize=65536)(normalise_address)
 
 FieldNormaliser = Callable[[Mapping[str, str], list[Issue], date | None], str]
 """(record, issues to append to, today) -> field value ('' when unknown)."""
@@ -143,7 +136,7 @@ def given_kana_loose(
 def date_of_birth(record: Mapping[str, str], issues: list[Issue], today: date | None = None) -> str:
     """'YYYYMMDD'; an unparseable, impossible, out-of-era or future date is an error."""
     try:
-        value = _date(record.get("date_of_birth") or "", today=today)
+        value = normalise_date(record.get("date_of_birth") or "", today=today)
     except NormalisationError as exc:
         issues.append(exc.to_issue())
         return ""
@@ -155,7 +148,7 @@ def date_of_birth(record: Mapping[str, str], issues: list[Issue], today: date | 
 def sex(record: Mapping[str, str], issues: list[Issue], today: date | None = None) -> str:
     """'1' male, '2' female, '' unknown; an unrecognised code is a warning."""
     try:
-        return _sex(record.get("sex") or "")
+        return normalise_sex(record.get("sex") or "")
     except NormalisationError as exc:
         issues.append(exc.to_issue())
         return ""
@@ -163,7 +156,7 @@ def sex(record: Mapping[str, str], issues: list[Issue], today: date | None = Non
 
 def address(record: Mapping[str, str], issues: list[Issue], today: date | None = None) -> str:
     """The address key without the building part (方書)."""
-    return _address(_raw(record, "address", issues))
+    return normalise_address(_raw(record, "address", issues))
 
 
 def roman_name(record: Mapping[str, str], issues: list[Issue], today: date | None = None) -> str:
@@ -194,76 +187,19 @@ NORMALISERS: dict[str, FieldNormaliser] = {
 }
 """Normaliser name (as in the schema's ``kakehashi.fields``) → field function."""
 
-DEFAULT_FIELDS: tuple[str, ...] = tuple(NORMALISERS)
+DEFAULT_FIELDS: tuple[str, ...] = FIELDS
 
 
-def _slow_record(
-    record: Mapping[str, str], today: date | None, fields: tuple[str, ...] | list[str]
+def normalise_fields(
+    record: Mapping[str, str], today: date | None, fields: Sequence[str] = DEFAULT_FIELDS
 ) -> tuple[dict[str, str], list[Issue]]:
-    """Field by field through :data:`NORMALISERS` (any subset of fields)."""
-    issues: list[Issue] = []
-    values = {name: NORMALISERS[name](record, issues, today) for name in fields}
-    return values, issues
+    """Field by field through :data:`NORMALISERS` (any subset of ``fields``).
 
-
-def _default_record(
-    record: Mapping[str, str], today: date | None
-) -> tuple[dict[str, str], list[Issue]]:
-    """All default fields in one pass: the same values and issues as :func:`_slow_record`.
-
-    The field functions each re-read and re-split the name columns they share (six
-    calls for the name parts alone); the encoder runs this on millions of rows, so here
-    every column is read and split once. A test checks both paths agree.
+    The specification of :func:`encoders.normalise.chunk.normalise_columns`, which computes
+    the same values and issues column by column.
     """
     issues: list[Issue] = []
-    get = record.get
-
-    def raw(key: str) -> str:
-        value = get(key) or ""
-        if value and has_placeholder(value):
-            issues.append(Issue(key, "placeholder character", "warning"))
-            return ""
-        return value
-
-    def parts(first: str, second: str, full_key: str) -> tuple[str, str]:
-        a, b = raw(first), raw(second)
-        if a.strip() and b.strip():
-            return a, b
-        full = raw(full_key)
-        if not full.strip():
-            return (a if a.strip() else ""), (b if b.strip() else "")
-        split = split_full_name(full)
-        if not split.split:
-            issues.append(Issue(full_key, "no space between surname and given name", "warning"))
-        return (a if a.strip() else split.surname), (b if b.strip() else split.given)
-
-    sur, giv = parts("surname", "given_name", "full_name")
-    former = raw("former_surname")
-    alias = raw("alias")
-    alias_sur = alias_giv = ""
-    if alias.strip():
-        split = split_full_name(alias)
-        alias_sur = split.surname
-        alias_giv = split.given if split.split else ""
-    sur_kana, giv_kana = parts("surname_kana", "given_kana", "full_kana")
-    sur_strict, giv_strict = strict_kana(sur_kana), strict_kana(giv_kana)
-    values = {
-        "surname": with_alternates(
-            normalise_kanji_name(sur),
-            (normalise_kanji_name(former), normalise_kanji_name(alias_sur)),
-        )
-        or sur_strict,
-        "given_name": with_alternates(normalise_kanji_name(giv), (normalise_kanji_name(alias_giv),))
-        or giv_strict,
-        "surname_kana_strict": sur_strict,
-        "given_kana_strict": giv_strict,
-        "surname_kana_loose": loose_kana(sur_kana),
-        "given_kana_loose": loose_kana(giv_kana),
-        "date_of_birth": date_of_birth(record, issues, today),
-        "sex": sex(record, issues, today),
-        "address": _address(raw("address")),
-        "roman_name": normalise_roman_name(raw("roman_name")),
-    }
+    values = {name: NORMALISERS[name](record, issues, today) for name in fields}
     return values, issues
 
 
@@ -279,9 +215,12 @@ def normalise_record(
     once each.
     """
     if tuple(fields) == DEFAULT_FIELDS:
-        values, issues = _default_record(record, today)
+        columns = {key: [record.get(key) or ""] for key in INPUT_KEYS}
+        result = normalise_columns(columns, 1, today=today)
+        values = {name: column[0] for name, column in result.values.items()}
+        issues = [issue for _, issue in result.issues]
     else:
-        values, issues = _slow_record(record, today, fields)
+        values, issues = normalise_fields(record, today, fields)
     raw_address = record.get("address") or ""
     building = split_address(raw_address).building if "address" in fields else ""
     return NormalisedRecord(values=values, issues=list(dict.fromkeys(issues)), building=building)
