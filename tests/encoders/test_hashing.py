@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import numpy as np
+import pytest
 from clkhash import clk
 from clkhash import schema as clk_schema
 from clkhash.serialization import serialize_bitarray
@@ -81,3 +82,23 @@ def test_other_hashing_schemes_fall_back_to_clkhash_byte_for_byte() -> None:
     )
     ours = hasher.hash_rows(ROWS)
     assert [row.tobytes() for row in ours] == [ba.tobytes() for ba in theirs]
+
+
+def test_hash_columns_matches_clkhash_with_repeated_and_new_values() -> None:
+    schema = default_schema()
+    rows = [ROWS[i % 3] for i in range(7)] + [["", "", "", "", "", "", "", "", "", ""]]
+    theirs = clk.generate_clks(
+        rows, clk_schema.from_json_dict(schema.clkhash_document()), SECRET, validate=True
+    )
+    hasher = ClkHasher(schema, SECRET)
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    first = hasher.hash_columns(columns)  # every value new
+    again = hasher.hash_columns(columns)  # every value a cache hit
+    assert [row.tobytes() for row in first] == [ba.tobytes() for ba in theirs]
+    assert np.array_equal(first, again)
+    assert first.flags.writeable
+
+
+def test_hash_columns_checks_the_number_of_columns() -> None:
+    with pytest.raises(ValueError, match="2 columns for 10 fields"):
+        ClkHasher(default_schema(), SECRET).hash_columns([[""], [""]])
