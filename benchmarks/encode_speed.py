@@ -42,9 +42,10 @@ from benchmarks.memory import RssSampler
 def _clear_caches() -> None:
     """Empty the in-process memo caches of clkhash and of our normalisers.
 
-    Both memoise per token or per value (``functools.lru_cache``). A department encodes an
-    export once, in a fresh process, so every timed run starts cold: otherwise the second
-    and later repeats would time cache hits. (Our worker processes always start cold.)
+    Both memoise per token or per value (``functools.lru_cache``, our ``ColumnMemo``). A
+    department encodes an export once, in a fresh process, so every timed run starts cold:
+    otherwise the second and later repeats would time cache hits. (Worker processes are
+    forked during the timed run, so they inherit only what that run has cached.)
     """
     import functools
     import importlib
@@ -54,6 +55,7 @@ def _clear_caches() -> None:
 
     import encoders.normalise
     import encoders.pipeline
+    from encoders.normalise.chunk import ColumnMemo
 
     encoders.pipeline._STATE.clear()  # the per-process hasher and its value masks
 
@@ -63,7 +65,7 @@ def _clear_caches() -> None:
     ]
     for module in modules:
         for value in vars(module).values():
-            if isinstance(value, functools._lru_cache_wrapper):
+            if isinstance(value, functools._lru_cache_wrapper | ColumnMemo):
                 value.cache_clear()
 
 

@@ -127,6 +127,14 @@ class ColumnPlan:
         """
         return {key: cells[i].strip() for key, i in self._pairs}
 
+    def columns(self, rows: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+        """The canonical columns of several rows: ``{key: [cell text, stripped, per row]}``.
+
+        ``plan.columns(rows)[key][i] == plan.record(rows[i])[key]``; the encoder works on
+        chunks of rows column by column.
+        """
+        return {key: [cells[i].strip() for cells in rows] for key, i in self._pairs}
+
 
 def _read_mapping_file(path: Path) -> dict[str, str]:
     label = path.name

@@ -118,7 +118,7 @@ def encode_file(
                 secret,
                 workers=workers,
                 today=today,
-                make_record=plan.record,
+                make_columns=plan.columns,
             )
             for chunk in chunks:
                 report.rows_read += chunk.rows_read

@@ -22,6 +22,7 @@ import numpy as np
 
 from encoders.hashing import ClkHasher
 from encoders.normalise import normalise_record
+from encoders.normalise.chunk import INPUT_KEYS, normalise_columns
 from linkage.schema import LinkageSchema, parse_schema
 
 CHUNK_ROWS = 8000
@@ -65,18 +66,22 @@ class EncodedChunk:
 _STATE: dict[str, Any] = {}
 
 
+MakeColumns = Callable[[Sequence[Sequence[str]]], dict[str, list[str]]]
+"""Rows of cells → canonical columns (e.g. ``ColumnPlan.columns``)."""
+
+
 def _init_worker(
     schema_document: dict[str, Any],
     secret: bytes,
     today: date,
-    make_record: Callable[[Sequence[str]], dict[str, str]] | None = None,
+    make_columns: MakeColumns | None = None,
 ) -> None:
     """Set up this process's hasher; keep one inherited (forked) for the same job.
 
     A worker forked from the parent inherits the parent's hasher and the normalisers'
     memo caches, warmed on the first chunk, instead of starting cold.
     """
-    _STATE["make_record"] = make_record
+    _STATE["make_columns"] = make_columns
     schema = parse_schema(schema_document)
     job = (schema.schema_id, hashlib.sha256(secret).digest(), today)
     if _STATE.get("job") == job:
@@ -102,34 +107,44 @@ def normalised_values(
     return values, issues
 
 
+def _columns(chunk: list[tuple[int, Any]]) -> dict[str, list[str]]:
+    """The canonical columns of a chunk of ``(row number, record or cells)`` pairs."""
+    make_columns: MakeColumns | None = _STATE["make_columns"]
+    if make_columns is not None:  # rows arrive as cells; the worker builds the columns
+        return make_columns([cells for _, cells in chunk])
+    return {
+        key: [record.get(key) or "" for _, record in chunk] for key in (*INPUT_KEYS, "record_id")
+    }
+
+
 def _encode_chunk(chunk: list[tuple[int, Any]]) -> EncodedChunk:
-    fields = _STATE["fields"]
-    today = _STATE["today"]
-    make_record = _STATE["make_record"]
-    if make_record is not None:  # rows arrive as cells; the worker builds the records
-        chunk = [(number, make_record(cells)) for number, cells in chunk]
-    rows: list[int] = []
-    record_ids: list[str] = []
-    value_rows: list[list[str]] = []
-    issues: list[RowIssue] = []
-    for number, record in chunk:
-        values, found = normalised_values(record, fields, today)
-        rejected = False
-        for column, severity, reason in found:
-            issues.append(RowIssue(number, column, severity, reason))
-            rejected = rejected or severity == "error"
-        if rejected:
-            continue
-        rows.append(number)
-        record_ids.append(record["record_id"].strip())
-        value_rows.append(values)
-    clks = _STATE["hasher"].hash_rows(value_rows)
+    """Normalise and hash one chunk, column by column (see ``encoders.normalise.chunk``)."""
+    n = len(chunk)
+    columns = _columns(chunk)
+    result = normalise_columns(columns, n, today=_STATE["today"])
+    numbers = [number for number, _ in chunk]
+    issues = [
+        RowIssue(numbers[i], issue.column, issue.severity, issue.reason)
+        for i, issue in result.issues
+    ]
+    rejected = {i for i, issue in result.issues if issue.severity == "error"}
+    record_ids = [value.strip() for value in columns.get("record_id") or [""] * n]
+    for i, record_id in enumerate(record_ids):
+        if not record_id:
+            issues.append(RowIssue(numbers[i], "record_id", "error", "record id is empty"))
+            rejected.add(i)
+    field_columns = [result.values[normaliser] for _, normaliser in _STATE["fields"]]
+    if rejected:
+        keep = [i for i in range(n) if i not in rejected]
+        numbers = [numbers[i] for i in keep]
+        record_ids = [record_ids[i] for i in keep]
+        field_columns = [[column[i] for i in keep] for column in field_columns]
     return EncodedChunk(
-        rows=np.asarray(rows, dtype=np.int64),
+        rows=np.asarray(numbers, dtype=np.int64),
         record_ids=record_ids,
-        clks=clks,
+        clks=_STATE["hasher"].hash_columns(field_columns),
         issues=issues,
-        rows_read=len(chunk),
+        rows_read=n,
     )
 
 
@@ -150,12 +165,12 @@ def iter_encoded_chunks(
     today: date | None = None,
     chunk_rows: int = CHUNK_ROWS,
     warm_rows: int = WARM_ROWS,
-    make_record: Callable[[Sequence[str]], dict[str, str]] | None = None,
+    make_columns: MakeColumns | None = None,
 ) -> Iterator[EncodedChunk]:
     """Normalise and encode ``(row_number, canonical record)`` pairs, chunk by chunk, in order.
 
-    With ``make_record`` (e.g. ``ColumnPlan.record``) the pairs carry a row's cells
-    instead, and the canonical record is built where the chunk is encoded, so a large
+    With ``make_columns`` (e.g. ``ColumnPlan.columns``) the pairs carry a row's cells
+    instead, and the canonical columns are built where the chunk is encoded, so a large
     export's rows cross to the workers as plain lists.
 
     With ``workers > 1`` chunks are hashed in that many processes; at most ``2 × workers``
@@ -163,7 +178,7 @@ def iter_encoded_chunks(
     """
     today = today or date.today()
     records = iter(records)
-    _init_worker(schema.document, secret, today, make_record)
+    _init_worker(schema.document, secret, today, make_columns)
     # The first rows are encoded here: a small export needs no processes at all, and a
     # large one gets workers forked with the memo caches these rows have warmed, instead
     # of each worker warming its own from cold (measured on 100 k rows: about 15 % less worker CPU).
@@ -187,7 +202,7 @@ def iter_encoded_chunks(
         with ProcessPoolExecutor(
             max_workers=workers,
             initializer=_init_worker,
-            initargs=(schema.document, secret, today, make_record),
+            initargs=(schema.document, secret, today, make_columns),
         ) as pool:
             pending: deque[Future[EncodedChunk]] = deque()
             for chunk in chain((second,), chunks):

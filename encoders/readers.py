@@ -270,7 +270,7 @@ class Table:
 
 
 def _is_blank(cells: list[str]) -> bool:
-    return all(not c.strip() for c in cells)
+    return not "".join(cells).strip()
 
 
 # -- CSV ------------------------------------------------------------------------------------

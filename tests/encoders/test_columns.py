@@ -99,6 +99,23 @@ def test_two_id_columns_use_the_preferred_one_and_say_so() -> None:
     assert any("ID not used" in n for n in plan.notes)
 
 
+def test_columns_of_several_rows_are_their_records_column_by_column() -> None:
+    plan = resolve_columns(["宛名番号", "備考", "氏", "名", "生年月日"])
+    rows = [
+        [" 0001 ", "memo", "山田", "\u3000太郎", "2015-04-01"],
+        ["0002", "", "佐藤", "花子 ", ""],
+    ]
+    columns = plan.columns(rows)
+    assert columns == {
+        "record_id": ["0001", "0002"],
+        "surname": ["山田", "佐藤"],
+        "given_name": ["太郎", "花子"],
+        "date_of_birth": ["2015-04-01", ""],
+    }
+    for i, cells in enumerate(rows):
+        assert {key: values[i] for key, values in columns.items()} == plan.record(cells)
+
+
 def test_record_strips_cells_and_holds_only_mapped_keys() -> None:
     plan = resolve_columns(["宛名番号", "備考", "氏", "名", "生年月日"])
     cells = [" 0001 ", "memo", "山田", "\u3000太郎", "2015-04-01"]
