@@ -175,15 +175,14 @@ def _check(
     columns: Path | None,
     overrides: dict[str, str],
 ) -> None:
-    from collections import Counter
+    from collections import Counter, defaultdict
     from datetime import date
+    from itertools import islice
 
     from encoders.columns import describe, resolve_columns
-    from encoders.pipeline import normalised_values
+    from encoders.pipeline import CHUNK_ROWS, normalise_chunk
     from encoders.readers import open_table
-    from linkage.schema import default_schema
 
-    fields = list(default_schema().normalisers.items())
     today = date.today()
     with open_table(input_path, encoding=encoding, sheet=sheet) as table:
         plan = resolve_columns(
@@ -195,21 +194,30 @@ def _check(
         rows = rejected = 0
         reasons: Counter[tuple[str, str, str]] = Counter()
         examples: list[str] = []
-        seen_ids: set[str] = set()
-        for number, cells in table:
-            rows += 1
-            record = plan.record(cells)
-            _, found = normalised_values(record, fields, today)
-            record_id = (record.get("record_id") or "").strip()
-            if record_id and record_id in seen_ids:
-                found.append(("record_id", "warning", "record id appears on an earlier row"))
-            seen_ids.add(record_id)
-            for column, severity, reason in found:
-                header = header_of.get(column, column)
-                reasons[(severity, header, reason)] += 1
-                if len(examples) < 20:
-                    examples.append(f"  row {number}, column {header}: {severity}: {reason}")
-            rejected += any(severity == "error" for _, severity, _ in found)
+        seen_ids: dict[str, int] = {}
+
+        def note(number: int, column: str, severity: str, reason: str, summary: str) -> None:
+            header = header_of.get(column, column)
+            reasons[(severity, header, summary)] += 1
+            if len(examples) < 20:
+                examples.append(f"  row {number}, column {header}: {severity}: {reason}")
+
+        table_rows = iter(table)
+        while batch := list(islice(table_rows, CHUNK_ROWS)):
+            chunk = normalise_chunk(plan.columns([cells for _, cells in batch]), len(batch), today)
+            found: defaultdict[int, list[tuple[str, str, str]]] = defaultdict(list)
+            for i, column, severity, reason in chunk.issues:
+                found[i].append((column, severity, reason))
+            for i, ((number, _), record_id) in enumerate(zip(batch, chunk.record_ids, strict=True)):
+                rows += 1
+                for column, severity, reason in found.get(i, ()):
+                    note(number, column, severity, reason, reason)
+                if record_id and record_id in seen_ids:  # the report's wording
+                    reason = f"record id also on row {seen_ids[record_id]}"
+                    note(number, "record_id", "warning", reason, "record id repeated")
+                elif record_id:
+                    seen_ids[record_id] = number
+            rejected += len(chunk.rejected)
     out.print(f"{rows} data rows; {rejected} would be rejected ({rejected / max(rows, 1):.1%})")
     for line in examples:
         out.print(line)

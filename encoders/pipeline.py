@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from encoders.hashing import ClkHasher
-from encoders.normalise import normalise_record
 from encoders.normalise.chunk import INPUT_KEYS, normalise_columns
 from linkage.schema import LinkageSchema, parse_schema
 
@@ -92,6 +91,36 @@ def _init_worker(
     _STATE["today"] = today
 
 
+@dataclass
+class NormalisedChunk:
+    """A chunk of records normalised, with the record-id rule applied.
+
+    Attributes:
+        values: normaliser name → ``(n,)`` values (see ``encoders.normalise.chunk``).
+        record_ids: ``(n,)`` record ids, surrounding whitespace stripped.
+        issues: ``(position in the chunk, column, severity, reason)``.
+        rejected: positions of the records with an error.
+    """
+
+    values: dict[str, list[str]]
+    record_ids: list[str]
+    issues: list[tuple[int, str, str, str]]
+    rejected: set[int]
+
+
+def normalise_chunk(columns: Mapping[str, Sequence[str]], n: int, today: date) -> NormalisedChunk:
+    """Normalise ``n`` records given as canonical columns; an empty record id is an error."""
+    result = normalise_columns(columns, n, today=today)
+    issues = [(i, issue.column, issue.severity, issue.reason) for i, issue in result.issues]
+    rejected = {i for i, issue in result.issues if issue.severity == "error"}
+    record_ids = [value.strip() for value in columns.get("record_id") or [""] * n]
+    for i, record_id in enumerate(record_ids):
+        if not record_id:
+            issues.append((i, "record_id", "error", "record id is empty"))
+            rejected.add(i)
+    return NormalisedChunk(result.values, record_ids, issues, rejected)
+
+
 def normalised_values(
     record: Mapping[str, str], fields: Sequence[tuple[str, str]], today: date
 ) -> tuple[list[str], list[tuple[str, str, str]]]:
@@ -99,12 +128,10 @@ def normalised_values(
 
     Returns ``(values, issues)`` with issues as ``(column, severity, reason)``.
     """
-    result = normalise_record(record, today=today)
-    values = [result.values.get(normaliser, "") for _, normaliser in fields]
-    issues = [(i.column, i.severity, i.reason) for i in result.issues]
-    if not (record.get("record_id") or "").strip():
-        issues.append(("record_id", "error", "record id is empty"))
-    return values, issues
+    columns = {key: [record.get(key) or ""] for key in (*INPUT_KEYS, "record_id")}
+    chunk = normalise_chunk(columns, 1, today)
+    values = [chunk.values[normaliser][0] for _, normaliser in fields]
+    return values, [issue[1:] for issue in chunk.issues]
 
 
 def _columns(chunk: list[tuple[int, Any]]) -> dict[str, list[str]]:
@@ -120,22 +147,13 @@ def _columns(chunk: list[tuple[int, Any]]) -> dict[str, list[str]]:
 def _encode_chunk(chunk: list[tuple[int, Any]]) -> EncodedChunk:
     """Normalise and hash one chunk, column by column (see ``encoders.normalise.chunk``)."""
     n = len(chunk)
-    columns = _columns(chunk)
-    result = normalise_columns(columns, n, today=_STATE["today"])
+    normalised = normalise_chunk(_columns(chunk), n, _STATE["today"])
     numbers = [number for number, _ in chunk]
-    issues = [
-        RowIssue(numbers[i], issue.column, issue.severity, issue.reason)
-        for i, issue in result.issues
-    ]
-    rejected = {i for i, issue in result.issues if issue.severity == "error"}
-    record_ids = [value.strip() for value in columns.get("record_id") or [""] * n]
-    for i, record_id in enumerate(record_ids):
-        if not record_id:
-            issues.append(RowIssue(numbers[i], "record_id", "error", "record id is empty"))
-            rejected.add(i)
-    field_columns = [result.values[normaliser] for _, normaliser in _STATE["fields"]]
-    if rejected:
-        keep = [i for i in range(n) if i not in rejected]
+    issues = [RowIssue(numbers[i], *issue) for i, *issue in normalised.issues]
+    record_ids = normalised.record_ids
+    field_columns = [normalised.values[normaliser] for _, normaliser in _STATE["fields"]]
+    if normalised.rejected:
+        keep = [i for i in range(n) if i not in normalised.rejected]
         numbers = [numbers[i] for i in keep]
         record_ids = [record_ids[i] for i in keep]
         field_columns = [[column[i] for i in keep] for column in field_columns]

@@ -128,3 +128,40 @@ def test_resolve_refs_from_a_keys_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert run(["resolve", str(keys), "a" * 32]) == 0
     assert "R-1" in capsys.readouterr().out
     assert run(["resolve", str(keys), "b" * 32]) == 1
+
+
+def _guide_block(command: str) -> list[str]:
+    """The output lines the Japanese guide shows under ``> {command}``."""
+    text = (Path(__file__).parents[1] / "docs" / "ja" / "03-encode.md").read_text("utf-8")
+    block = text.split(f"> {command}\n", 1)[1].split("```", 1)[0]
+    return block.rstrip("\n").splitlines()
+
+
+def test_check_prints_exactly_what_the_japanese_guide_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`encode --check` on the guide's example: every problem row, nothing written."""
+    example = Path(__file__).parents[1] / "docs" / "ja" / "examples" / "kenko_sample.csv"
+    before = sorted(example.parent.iterdir())
+    assert run(["encode", str(example), "--check"]) == 0
+    printed = capsys.readouterr().out.rstrip("\n").splitlines()
+    assert printed == _guide_block("kakehashi encode kenko_sample.csv --check")
+    assert "10 data rows; 3 would be rejected (30.0%)" in printed
+    assert sorted(example.parent.iterdir()) == before
+
+
+def test_check_reads_a_large_export_in_chunks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Row numbers and counts stay right across chunk boundaries (8,000 rows per chunk)."""
+    export = tmp_path / "big.csv"
+    lines = ["宛名番号,氏名,生年月日"]
+    lines += [f"{i},山田　太郎,2015-04-01" for i in range(1, 20001)]
+    lines[12001] = "12001,山田　太郎,2015-02-30"  # row 12002: an impossible date
+    lines[16001] = "3,山田　太郎,2015-04-01"  # row 16002: id of row 4 again
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run(["encode", str(export), "--check"]) == 0
+    printed = capsys.readouterr().out
+    assert "20000 data rows; 1 would be rejected (0.0%)" in printed
+    assert "row 12002, column 生年月日: error: impossible date" in printed
+    assert "row 16002, column 宛名番号: warning: record id also on row 4" in printed
