@@ -108,6 +108,50 @@ def _peak_rss(command: list[str]) -> tuple[float, float, int]:
     return time.perf_counter() - started, sampler.peak / 2**20, process.returncode
 
 
+def _stages(export: Path, schema: Any, secret: bytes, chunk_rows: int) -> dict[str, float]:
+    """Seconds of each stage of one worker's job over ``export``, in one process, cold.
+
+    ``read``: CSV → cells (the parent's share); ``columns``: cells → canonical columns;
+    ``normalise``: ``normalise_columns``; ``hash``: ``ClkHasher.hash_columns``;
+    ``normalise_per_record``: ``normalise_record`` called record by record instead (the
+    public one-record API), for comparison.
+    """
+    from encoders.columns import resolve_columns
+    from encoders.hashing import ClkHasher
+    from encoders.normalise import normalise_record
+    from encoders.normalise.chunk import normalise_columns
+    from encoders.readers import open_table
+
+    today = date.today()
+    fields = [normaliser for _, normaliser in schema.normalisers.items()]
+    _clear_caches()
+    started = time.perf_counter()
+    with open_table(export) as table:
+        plan = resolve_columns(table.headers)
+        cells = [row for _, row in table]
+    read = time.perf_counter()
+    chunks = [plan.columns(cells[i : i + chunk_rows]) for i in range(0, len(cells), chunk_rows)]
+    columns = time.perf_counter()
+    results = [normalise_columns(c, len(c["record_id"]), today=today) for c in chunks]
+    normalised = time.perf_counter()
+    hasher = ClkHasher(schema, secret)
+    for result in results:
+        hasher.hash_columns([result.values[name] for name in fields])
+    hashed = time.perf_counter()
+    records = [plan.record(row) for row in cells]
+    _clear_caches()
+    per_record = time.perf_counter()
+    for record in records:
+        normalise_record(record, today=today)
+    return {
+        "read": read - started,
+        "columns": columns - read,
+        "normalise": normalised - columns,
+        "hash": hashed - normalised,
+        "normalise_per_record": time.perf_counter() - per_record,
+    }
+
+
 def measure(
     rows: int = 20000, workers: int = 2, repeats: int = 3, big_rows: int = 0, seed: int = 11
 ) -> dict[str, Any]:
@@ -163,6 +207,13 @@ def measure(
         }
         results["seconds"] = timings
 
+        from encoders.pipeline import CHUNK_ROWS
+
+        stage_runs = [_stages(export, schema, secret, CHUNK_ROWS) for _ in range(repeats)]
+        results["stages_seconds"] = {
+            name: statistics.median(run[name] for run in stage_runs) for name in stage_runs[0]
+        }
+
         if big_rows:
             big = tmp / "big.csv"
             _inflate(export, big, big_rows)
@@ -198,6 +249,14 @@ def to_markdown(results: dict[str, Any]) -> str:
     for name, rate in rates.items():
         ratio = results["ratio_vs_clkhash"].get(name, 1.0)
         lines.append(f"| {name} | {rate:,.0f} | {ratio:.2f} |")
+    if "stages_seconds" in results:
+        stages = results["stages_seconds"]
+        lines += [
+            "",
+            "One process, cold caches, seconds (median): "
+            + ", ".join(f"{name} {seconds:.2f}" for name, seconds in stages.items())
+            + f"; normalise_columns {results['rows'] / stages['normalise']:,.0f} records/s.",
+        ]
     if "big" in results:
         big = results["big"]
         lines += [
