@@ -89,10 +89,12 @@ class ColumnMemo(Generic[K, V]):
 
     def __call__(self, values: Sequence[K]) -> list[V]:
         known = self._known
-        missing = [value for value in dict.fromkeys(values) if value not in known]
+        distinct = dict.fromkeys(values)
+        missing = [value for value in distinct if value not in known]
+        if missing and len(known) + len(missing) > self._maxsize:
+            known.clear()  # start afresh; this chunk's values must all be stored
+            missing = list(distinct)
         if missing:
-            if len(known) + len(missing) > self._maxsize:
-                known.clear()
             known.update(zip(missing, self._function(missing), strict=True))
         return [known[value] for value in values]
 
