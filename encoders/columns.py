@@ -38,23 +38,11 @@ from pathlib import Path
 from typing import Literal
 
 from encoders.errors import InputError
+from encoders.normalise.chunk import INPUT_KEYS
 from encoders.readers import header_key
 
-CANONICAL_KEYS: tuple[str, ...] = (
-    "record_id",
-    "full_name",
-    "surname",
-    "given_name",
-    "full_kana",
-    "surname_kana",
-    "given_kana",
-    "date_of_birth",
-    "sex",
-    "address",
-    "former_surname",
-    "alias",
-    "roman_name",
-)
+CANONICAL_KEYS: tuple[str, ...] = ("record_id", *INPUT_KEYS)
+"""The keys a column can be mapped to: the record id and what the normalisers read."""
 
 #: Standard header names per key, in order of preference.
 STANDARD_HEADERS: dict[str, tuple[str, ...]] = {
