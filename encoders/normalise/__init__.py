@@ -2,10 +2,13 @@
 
 One module per rule: :mod:`.text`, :mod:`.kanji`, :mod:`.kana`, :mod:`.dates`,
 :mod:`.sex`, :mod:`.address`, :mod:`.names`; :mod:`.record` combines them into the
-values of the linkage schema's fields. See ``docs/normalisation.md``.
+values of the linkage schema's fields, record by record (the specification), and
+:mod:`.chunk` does the same column by column for a chunk of records (what the encoder
+runs). See ``docs/normalisation.md``.
 """
 
 from encoders.normalise.address import Address, normalise_address, split_address
+from encoders.normalise.chunk import NormalisedColumns, normalise_columns
 from encoders.normalise.dates import normalise_date
 from encoders.normalise.issues import Issue, NormalisationError
 from encoders.normalise.kana import loose_kana, strict_kana
@@ -35,12 +38,14 @@ __all__ = [
     "FieldNormaliser",
     "Issue",
     "NormalisationError",
+    "NormalisedColumns",
     "NormalisedRecord",
     "clean_text",
     "fold_kanji",
     "identity_for",
     "loose_kana",
     "normalise_address",
+    "normalise_columns",
     "normalise_date",
     "normalise_kanji_name",
     "normalise_record",

@@ -88,23 +88,19 @@ def _fold(text: str, postal: re.Pattern[str] = _POSTAL) -> str:
     return fold_ga(convert_kanji_numerals(fold_dashes(text)))
 
 
-def _split_folded(text: str) -> Address:
-    """Find the lot number in a folded address; the rest after it is the building part."""
-    lot = _LOT.search(text)
-    if lot is None:
-        return Address(remove_spaces(text), "")
-    prefix = remove_spaces(text[: lot.start()])
-    building = _BUILDING_LEAD.sub("", text[lot.end() :]).strip()
-    return Address(prefix + unify_lot(lot.group()), building)
-
-
 @lru_cache(maxsize=65536)
 def split_address(value: str) -> Address:
     """Normalise ``value`` into ``Address(key, building)``; placeholders give ('', '')."""
     text, unknown = clean_text(value)
     if unknown or not text:
         return Address("", "")
-    return _split_folded(_fold(text))
+    text = _fold(text)
+    lot = _LOT.search(text)
+    if lot is None:
+        return Address(remove_spaces(text), "")
+    prefix = remove_spaces(text[: lot.start()])
+    building = _BUILDING_LEAD.sub("", text[lot.end() :]).strip()
+    return Address(prefix + unify_lot(lot.group()), building)
 
 
 def strip_municipality(key: str) -> str:
