@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import baselines
-from benchmarks.metrics import best_by_f1, score, threshold_curve
-from benchmarks.synthetic import REFERENCE_DATE, SCENARIOS, scenario
+from synthetic import REFERENCE_DATE, SCENARIOS, scenario
+from synthetic.metrics import best_by_f1, score, threshold_curve
 
 METHODS = ("status_quo", "splink", "kakehashi")
 RESULTS_ROOT = Path(__file__).parent / "results"

@@ -79,7 +79,7 @@ def _records(path: Path) -> list[dict[str, str]]:
 
 
 def _make_export(folder: Path, children: int, seed: int) -> Path:
-    from benchmarks.synthetic import generate
+    from synthetic import generate
 
     return generate(children, seed=seed).write_exports(folder)["jumin"]
 

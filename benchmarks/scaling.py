@@ -1,6 +1,6 @@
 """End-to-end scaling: time per stage and peak RSS for 2 k → 200 k children.
 
-For each size a synthetic municipality (``benchmarks.synthetic.generate``) writes its five
+For each size a synthetic municipality (``synthetic.generate``) writes its five
 bodies' CSV exports; then one fresh Python process runs the whole pipeline on them:
 
 1. ``encode`` — ``encoders.encode.encode_file`` on each body's export (2 workers);
@@ -56,7 +56,7 @@ def generate_exports(n_children: int, folder: Path, *, seed: int = 0) -> dict[st
 
     Returns ``{"children", "seconds", "records": {body: rows}, "exports": {body: path}}``.
     """
-    from benchmarks.synthetic import generate
+    from synthetic import generate
 
     started = time.perf_counter()
     municipality = generate(n_children, seed=seed)

@@ -44,8 +44,8 @@ from urllib.parse import urlparse
 import numpy as np
 import psutil
 
+from apiclient import ApiClient, ApiError, read_credential
 from benchmarks.memory import RssSampler, process_tree_rss
-from encoders.client import ApiClient, ApiError, read_credential
 from kakehashi.demo import running_server
 from linkage.container import BinaryWriter, new_ref
 

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks import baselines
-from benchmarks.metrics import score
-from benchmarks.synthetic import REFERENCE_DATE, scenario
+from synthetic import REFERENCE_DATE, scenario
+from synthetic.metrics import score
 
 THRESHOLDS: tuple[float, ...] = tuple(round(0.6 + 0.025 * i, 3) for i in range(13))
 """Dice thresholds tried for every candidate: 0.600, 0.625, ... 0.900."""
@@ -56,7 +56,7 @@ class Prepared:
         ids: per body, record ids of the accepted records.
         values: per body, rows of normalised field values, in ``fields`` order.
         fields: schema field identifiers the values follow.
-        truth, subgroups, twin_pairs: as ``benchmarks.metrics.score`` takes them.
+        truth, subgroups, twin_pairs: as ``synthetic.metrics.score`` takes them.
     """
 
     label: str

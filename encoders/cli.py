@@ -268,7 +268,7 @@ def upload(
     ] = "replace",
 ) -> None:
     """Upload this body's encodings to the linkage server (the keys file stays here)."""
-    from encoders.client import ApiClient, read_credential
+    from apiclient import ApiClient, read_credential
     from linkage.container import read_encodings
 
     if mode not in ("replace", "append"):

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from encoders.client import ApiError
+from apiclient import ApiError
 from encoders.errors import InputError
 from encoders.keys import KeysFileError
 from encoders.secret import SecretError

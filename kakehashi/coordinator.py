@@ -44,7 +44,7 @@ def project_create(
     ] = None,
 ) -> None:
     """Create a linkage project; writes one credential file per body and the coordinator's."""
-    from encoders.client import ApiClient, read_credential
+    from apiclient import ApiClient, read_credential
     from linkage.schema import load_schema
 
     if len(set(body)) < 2:
@@ -85,7 +85,7 @@ def run(
     wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = True,
 ) -> None:
     """Start a linkage run (coordinator)."""
-    from encoders.client import ApiClient, read_credential
+    from apiclient import ApiClient, read_credential
 
     with ApiClient(server, read_credential(credential)) as client:
         started = client.start_run(project)
@@ -126,7 +126,7 @@ def results(
     ] = False,
 ) -> None:
     """Download the token table (coordinator) or, with --mine, a body's own mapping."""
-    from encoders.client import ApiClient, read_credential
+    from apiclient import ApiClient, read_credential
 
     if fmt not in ("csv", "json"):
         raise typer.BadParameter("--format must be csv or json")

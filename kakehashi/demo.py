@@ -86,7 +86,7 @@ def kakehashi(*args: str | Path) -> None:
 
 def run_demo(workdir: Path, *, children: int = 2000, seed: int = 2026) -> dict[str, float]:
     """Run the demo in ``workdir`` (recreated); return the summary numbers."""
-    from benchmarks.synthetic import generate
+    from synthetic import generate
 
     started = time.perf_counter()
     if workdir.exists():

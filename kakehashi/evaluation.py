@@ -40,7 +40,7 @@ def score(
     keys: dict[str, dict[str, str]],
     truth: dict[tuple[str, str], str],
 ) -> DemoScore:
-    """Pairwise precision/recall across bodies, by ``benchmarks.metrics.score``.
+    """Pairwise precision/recall across bodies, by ``synthetic.metrics.score``.
 
     Args:
         token_rows: ``(token, body, ref)`` rows of the token table.
@@ -49,7 +49,7 @@ def score(
 
     Only records that were encoded count: a row the encoder rejected is not a missed link.
     """
-    from benchmarks.metrics import score as pair_scores
+    from synthetic.metrics import score as pair_scores
 
     predicted = {(body, keys[body][ref]): token for token, body, ref in token_rows}
     scores = pair_scores(predicted, {k: v for k, v in truth.items() if k in predicted})

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from benchmarks import baselines
 from benchmarks.accuracy import main
-from benchmarks.metrics import score
-from benchmarks.synthetic import generate
+from synthetic import generate
+from synthetic.metrics import score
 
 
 def test_small_scenario_end_to_end_writes_report(tmp_path: Path) -> None:

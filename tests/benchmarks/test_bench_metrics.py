@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmarks.metrics import best_by_f1, score, threshold_curve
+from synthetic.metrics import best_by_f1, score, threshold_curve
 
 # person A in three bodies, B in two, C in one.
 TRUTH = {

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.synthetic import generate
 from encoders.keys import read_keys
 from kakehashi.cli import main
 from kakehashi.demo import running_server
 from kakehashi.evaluation import read_token_table, score
+from synthetic import generate
 
 pytestmark = pytest.mark.slow
 

@@ -62,7 +62,7 @@ def test_paths_agree_on_chunks_of_generated_records(chunk: list[dict[str, str]])
 
 
 def test_paths_agree_on_a_dirty_synthetic_municipality(tmp_path: Path) -> None:
-    from benchmarks.synthetic import generate
+    from synthetic import generate
 
     exports = generate(300, seed=3, error_level="dirty").write_exports(tmp_path)
     checked = 0

@@ -10,9 +10,9 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.synthetic.bodies import BODIES, BodySpec, render_record
-from benchmarks.synthetic.errors import ERROR_LEVELS
-from benchmarks.synthetic.population import LifeEventRates, Person, build_population
+from synthetic.bodies import BODIES, BodySpec, render_record
+from synthetic.errors import ERROR_LEVELS
+from synthetic.population import LifeEventRates, Person, build_population
 
 
 def _geta(err: UnicodeError) -> tuple[str, int]:

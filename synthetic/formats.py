@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from benchmarks.synthetic.population import CITY, Address
+from synthetic.population import CITY, Address
 
 _ERAS = (("令和", "R", 5, date(2019, 5, 1)), ("平成", "H", 4, date(1989, 1, 8)))
 DATE_STYLES = (

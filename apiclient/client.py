@@ -1,4 +1,4 @@
-"""HTTP client for the linkage server's API (used by body and coordinator commands).
+"""HTTP client for the linkage server's API (body, coordinator and operator commands).
 
 Errors from the server arrive as RFC 9457 problem+json and are raised as :class:`ApiError`
 with a one-line message; network failures are raised as ApiError too.

@@ -3,14 +3,14 @@
 Entirely synthetic (names drawn from the ``gimei`` list, a fictional city 架橋市); no
 personal data of real people. See ``docs/benchmarks.md`` for the error rates.
 
-    >>> from benchmarks.synthetic import generate
+    >>> from synthetic import generate
     >>> town = generate(2000, seed=0, error_level="normal")
     >>> paths = town.write_exports(Path("out"))  # doctest: +SKIP
 """
 
-from benchmarks.synthetic.bodies import BODIES, BodySpec
-from benchmarks.synthetic.errors import ERROR_LEVELS, ErrorRates
-from benchmarks.synthetic.municipality import (
+from synthetic.bodies import BODIES, BodySpec
+from synthetic.errors import ERROR_LEVELS, ErrorRates
+from synthetic.municipality import (
     CANONICAL_KEYS,
     SCENARIOS,
     BodyExport,
@@ -18,7 +18,7 @@ from benchmarks.synthetic.municipality import (
     generate,
     scenario,
 )
-from benchmarks.synthetic.population import REFERENCE_DATE, Person
+from synthetic.population import REFERENCE_DATE, Person
 
 __all__ = [
     "BODIES",

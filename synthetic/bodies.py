@@ -6,7 +6,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchmarks.synthetic.errors import (
+from synthetic.errors import (
     JUMIN_FACTOR,
     ErrorRates,
     full_width_digits,
@@ -18,9 +18,9 @@ from benchmarks.synthetic.errors import (
     typo_date,
     variant_kanji,
 )
-from benchmarks.synthetic.formats import DATE_STYLES, format_address, format_date, format_sex
-from benchmarks.synthetic.names import NameEntry
-from benchmarks.synthetic.population import Person
+from synthetic.formats import DATE_STYLES, format_address, format_date, format_sex
+from synthetic.names import NameEntry
+from synthetic.population import Person
 
 _KANA_ALPHABET = (
     "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン"

@@ -1,7 +1,7 @@
 """The true population of the synthetic city: households, children, life events.
 
 Everything here is the ground truth; recording differences are added later, per body,
-in :mod:`benchmarks.synthetic.render`.
+in :mod:`synthetic.render`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from benchmarks.synthetic.names import (
+from synthetic.names import (
     NATIONALITY_WEIGHTS,
     ForeignName,
     NameEntry,

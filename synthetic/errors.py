@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from functools import lru_cache
 
-from benchmarks.synthetic.population import KANJI_VARIANTS, REFERENCE_DATE
+from synthetic.population import KANJI_VARIANTS, REFERENCE_DATE
 
 
 @dataclass(frozen=True)

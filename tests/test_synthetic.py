@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.synthetic import BODIES, REFERENCE_DATE, generate, scenario
-from benchmarks.synthetic.errors import to_halfwidth_kana, to_hiragana, typo_date
-from benchmarks.synthetic.formats import format_date
+from synthetic import BODIES, REFERENCE_DATE, generate, scenario
+from synthetic.errors import to_halfwidth_kana, to_hiragana, typo_date
+from synthetic.formats import format_date
 
 AGE_RANGES = {"jumin": (0, 18), "gakko": (6, 15), "hoiku": (0, 5), "boshi": (0, 6)}
 
