@@ -30,6 +30,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{pid}/results/events"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/results/review"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/audit"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/support-lists"): {"coordinator"},
 }
 ROLES = ("operator", "coordinator", "body")
 
