@@ -137,3 +137,24 @@ def load_private_key(path: str | Path, passphrase: str | bytes | None) -> Any:
     if not isinstance(key, X25519PrivateKey):
         raise KeyFileError(f"{path}: not an X25519 private key")
     return key
+
+
+def read_passphrase(*, confirm: bool = False, prompt: str = "秘密鍵のパスフレーズ") -> str:
+    """The key passphrase from ``KAKEHASHI_KEY_PASSPHRASE`` or, failing that, a hidden prompt.
+
+    With ``confirm`` (a new key) the prompt asks twice and both must agree.
+    """
+    import getpass
+
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env:
+        return from_env
+    try:
+        first = getpass.getpass(f"{prompt} (passphrase): ")
+        if confirm and getpass.getpass("もう一度 (again): ") != first:
+            raise KeyFileError("the two passphrases differ")
+    except EOFError as exc:
+        raise KeyFileError(
+            f"no passphrase: set {PASSPHRASE_ENV} or run in a terminal to be asked"
+        ) from exc
+    return first
