@@ -28,6 +28,7 @@ from server.api.routes import (
     projects,
     results,
     runs,
+    signals,
     support_audit,
     uploads,
 )
@@ -188,7 +189,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     # Routes are added directly (not via include_router) so that ``app.routes`` lists every
     # APIRoute with its full path, for the role-matrix test and metrics labels.
-    for module in (projects, credentials, uploads, runs, results, audit_log, support_audit):
+    modules = (projects, credentials, uploads, runs, results, signals, audit_log, support_audit)
+    for module in modules:
         app.router.routes.extend(module.router.routes)
 
     @app.get("/healthz", tags=["health"])
