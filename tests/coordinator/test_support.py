@@ -8,9 +8,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from coordinator_testkit import Signal, table
+from coordinator_testkit import table
 
 from coordinator.rules import load_rules
+from coordinator.signals import DecryptedSignal
 from coordinator.support import CSV_HEADERS, SupportListError, build_support_list
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "ja" / "examples"
@@ -123,7 +124,7 @@ def test_rules_naming_a_body_absent_from_the_table_are_refused(tmp_path: Path) -
 
 def test_signals_for_unknown_tokens_are_refused(tmp_path: Path) -> None:
     t = table(CHILDREN)
-    t.signals.append(Signal("elsewhere", "boshi", "r", "kenshin_mijushin", True))
+    t.signals.append(DecryptedSignal("elsewhere", "boshi", "r", "kenshin_mijushin", True))
     with pytest.raises(SupportListError, match="not in the token table"):
         build_support_list(t, both_rules(tmp_path), REF)
 
