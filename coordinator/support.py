@@ -26,7 +26,6 @@ from typing import Any
 from coordinator.rules import Child, Evidence, RuleError, RuleSet
 from coordinator.signals import SignalTable
 
-
 CSV_HEADERS = ("トークン", "該当した規則", "根拠となった信号", "照会先（機関: 参照番号）")
 """Column headers of the support list CSV (for the coordinator's Excel)."""
 
