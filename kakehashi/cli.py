@@ -37,10 +37,12 @@ def _build() -> typer.Typer:
     import encoders.cli
     import kakehashi.coordinator
     import kakehashi.demo
+    import kakehashi.support_cli
     import server.cli
 
     encoders.cli.register(app)
     kakehashi.coordinator.register(app)
+    kakehashi.support_cli.register(app)
     server.cli.register(app)
     kakehashi.demo.register(app)
     try:
