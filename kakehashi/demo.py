@@ -391,6 +391,7 @@ def _support_rows(table: Table, report: dict[str, Any]) -> dict[str, float]:
         "planted": float(n),
         "planted_found": float(len(linkage.found)),
         "planted_connected": float(len(linkage.connected)),
+        "planted_connected_not_found": float(len(linkage.connected - linkage.found)),
         "planted_found_alone": float(report["alone_found"]),
         "planted_found_exact": float(len(exact.found)),
         "listed": float(linkage.listed),
