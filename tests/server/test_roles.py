@@ -31,6 +31,13 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{pid}/results/review"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/audit"): {"coordinator"},
     ("POST", "/api/v1/projects/{pid}/support-lists"): {"coordinator"},
+    ("PUT", "/api/v1/projects/{pid}/signals/catalogue"): {"coordinator"},
+    ("GET", "/api/v1/projects/{pid}/signals/catalogue"): {"coordinator", "body"},
+    ("PUT", "/api/v1/projects/{pid}/signals/key"): {"coordinator"},
+    ("GET", "/api/v1/projects/{pid}/signals/key"): {"coordinator", "body"},
+    ("POST", "/api/v1/projects/{pid}/signals"): {"body"},
+    ("GET", "/api/v1/projects/{pid}/signals/status"): {"coordinator"},
+    ("GET", "/api/v1/projects/{pid}/signals/rows"): {"coordinator"},
 }
 ROLES = ("operator", "coordinator", "body")
 
