@@ -383,9 +383,10 @@ def _support_rows(table: Table, report: dict[str, Any]) -> dict[str, float]:
     )
     table.add_row("    of which only because of linkage errors", f"{linkage.unplanted_linkage:,}")
     table.add_row("children a perfect linkage would list (same rules)", f"{report['ideal']:,}")
+    table.add_row("children listed (exact name + birth date linkage)", f"{exact.listed:,}")
     table.add_row(
-        "children listed (exact name + birth date); no planted reason",
-        f"{exact.listed:,}; {exact.unplanted:,}",
+        "  listed for no planted reason (background; linkage errors)",
+        f"{exact.unplanted:,} ({exact.unplanted_background:,}; {exact.unplanted_linkage:,})",
     )
     return {
         "planted": float(n),
@@ -397,6 +398,8 @@ def _support_rows(table: Table, report: dict[str, Any]) -> dict[str, float]:
         "listed": float(linkage.listed),
         "listed_unplanted": float(linkage.unplanted),
         "listed_linkage_errors": float(linkage.unplanted_linkage),
+        "exact_listed": float(exact.listed),
+        "exact_listed_linkage_errors": float(exact.unplanted_linkage),
     }
 
 
