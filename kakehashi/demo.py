@@ -297,47 +297,25 @@ def support_report(
     rules_path: Path,
     support_csv: Path,
 ) -> dict[str, Any]:
-    """Score the support list, and the status quo's, against the planted children."""
+    """Score the list the coordinator made, and the status quo's, against the planted
+    children (``kakehashi.evaluation.support_comparison``)."""
     from coordinator.rules import load_rules
-    from coordinator.support import build_support_list
-    from kakehashi.evaluation import (
-        department_alone,
-        listed_rules,
-        score_support,
-        truth_table,
-    )
+    from kakehashi.evaluation import support_comparison
     from linkage.signals import Catalogue
     from synthetic.signals import demo_catalogue_dict
-    from synthetic.status_quo import status_quo
 
-    truth = municipality.signals
     catalogue = Catalogue.from_dict(demo_catalogue_dict())
     rules = load_rules(rules_path, catalogue)
-    today = rules.reference_date or date.today()
-    person_of = dict(municipality.truth)
-    values = truth.values
-    perfect = build_support_list(truth_table(person_of, person_of, values, catalogue), rules, today)
-    ideal = listed_rules(perfect)
-    # Kakehashi: the list the coordinator made, over the linkage's groups.
     groups = {(body, keys[body][ref]): token for token, body, ref in read_token_table(tokens)}
-    listed = read_support_csv(support_csv)
-    linkage = score_support(listed, groups, person_of, truth.planted, ideal)
-    # Status quo 1: each department alone.
-    alone = department_alone(person_of, values, rules, catalogue, today)
-    alone_found = {c.person_id for c in truth.planted if c.rule in alone.get(c.person_id, ())}
-    # Status quo 2: exact kanji name + birth date across departments, same rules.
-    exact_groups = {k: str(v) for k, v in status_quo(read_canonical(files)).items()}
-    exact_list = build_support_list(
-        truth_table(exact_groups, person_of, values, catalogue), rules, today
+    return support_comparison(
+        municipality,
+        read_canonical(files),
+        groups,
+        rules,
+        catalogue,
+        rules.reference_date or date.today(),
+        listed=read_support_csv(support_csv),
     )
-    exact = score_support(listed_rules(exact_list), exact_groups, person_of, truth.planted, ideal)
-    return {
-        "linkage": linkage,
-        "alone_found": len(alone_found),
-        "alone_listed": len(alone),
-        "exact": exact,
-        "ideal": len(ideal),
-    }
 
 
 def read_support_csv(path: Path) -> dict[str, set[str]]:

@@ -245,3 +245,50 @@ def department_alone(
         for row in made.rows:
             out[person_of[record_of[row.token]]] |= set(row.rules)
     return dict(out)
+
+
+def support_comparison(
+    town: Any,
+    records: Mapping[str, list[dict[str, str]]],
+    groups: Mapping[RecordKey, str],
+    rules: Any,
+    catalogue: Any,
+    today: date,
+    listed: Mapping[str, set[str]] | None = None,
+) -> dict[str, Any]:
+    """The support list over Kakehashi's groups against the planted children and the two
+    status quos (each department alone; exact kanji name + birth date linkage).
+
+    Args:
+        town: a ``synthetic.Municipality`` generated with signals.
+        records: canonical records per body, as the department reader reads the exports.
+        groups: (body, record id) -> token of Kakehashi's linkage (encoded records only).
+        listed: the list the coordinator made (token -> rules); default: made here from
+            ``groups`` and the true signal values, as decryption would give them.
+    """
+    from coordinator.support import build_support_list
+    from synthetic.status_quo import status_quo
+
+    truth = town.signals
+    person_of = dict(town.truth)
+    values = truth.values
+
+    def make(grouping: Mapping[RecordKey, Hashable]) -> dict[str, set[str]]:
+        table = truth_table(grouping, person_of, values, catalogue)
+        return listed_rules(build_support_list(table, rules, today))
+
+    ideal = make(person_of)
+    if listed is None:
+        listed = make(groups)
+    linkage = score_support(listed, groups, person_of, truth.planted, ideal)
+    alone = department_alone(person_of, values, rules, catalogue, today)
+    alone_found = {c.person_id for c in truth.planted if c.rule in alone.get(c.person_id, ())}
+    exact_groups = {k: str(v) for k, v in status_quo(dict(records)).items()}
+    exact = score_support(make(exact_groups), exact_groups, person_of, truth.planted, ideal)
+    return {
+        "linkage": linkage,
+        "alone_found": len(alone_found),
+        "alone_listed": len(alone),
+        "exact": exact,
+        "ideal": len(ideal),
+    }
