@@ -261,6 +261,11 @@ ERROR_CASES = [
     ("bad period", rule_file('signal = "tennyu_bi"\nfrom = "2025/10/01"'), 10, "r",
      "year-month"),
     ("weights are not conditions", rule_file("score = 0.7"), 10, "r", "unknown condition"),
+    ("unknown [rules] key",
+     HEADER.replace("title", "weighting = 1\ntitle") + rule_file("")[len(HEADER) :],
+     2, None, "unknown key 'weighting' in [rules]"),
+    ("bad reference date", HEADER.replace("2026-04-01", "2026-13-01") + "\n[[rule]]\n", 4, None,
+     "reference_date must be a date"),
 ]  # fmt: skip
 
 
