@@ -781,13 +781,3 @@ def signal_rows(
         "columns": ["token", "body", "ref", "upload_id", "ciphertext"],
         "rows": rows,
     }
-
-
-def delete_project_signals(session: Session, pid: str) -> int:
-    """Delete a project's stored ciphertexts and signal uploads (on close); return rows."""
-    n = session.execute(
-        select(func.count()).select_from(SignalRow).where(SignalRow.project_id == pid)
-    ).scalar_one()
-    session.execute(delete(SignalRow).where(SignalRow.project_id == pid))
-    session.execute(delete(SignalUpload).where(SignalUpload.project_id == pid))
-    return int(n)
