@@ -202,3 +202,21 @@ def test_the_japanese_guide_example_behaves_as_documented(tmp_path: Path) -> Non
     assert str(info.value) == (
         "wrong.toml: [signals.choki_kesseki]: signal 'choki_kesseki' may be sent by 学校 only"
     )
+
+
+def test_check_dry_run_reports_signal_values(capsys: pytest.CaptureFixture[str]) -> None:
+    from kakehashi.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(
+        [
+            "encode", str(EXAMPLES / "boshi_signals_sample.csv"), "--check",
+            "--signals", str(EXAMPLES / "boshi_signals.toml"),
+            "--catalogue", str(EXAMPLES / "catalogue_sample.toml"),
+        ]
+        )  # fmt: skip
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert "健診受診 → kenshin_mijushin (乳幼児健診未受診, flag): 3 rows with a value" in shown
+    assert "row 5, column 最終受診日: error: last_checkup: not a date (impossible date)" in shown
+    assert not (EXAMPLES / "boshi_signals_sample.signals.json").exists()

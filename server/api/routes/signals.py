@@ -69,6 +69,7 @@ from server.storage import read_records, refs_to_hex
 
 router = APIRouter(prefix=API_PREFIX, tags=["signals"])
 _log = logging.getLogger("kakehashi.server.signals")
+SIGNALS_MAX_BYTES = 256 * 1024**2  # a signals file is parsed in memory: ~1.5 M records
 ALGORITHM = "HPKE base mode: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM"
 
 
@@ -582,27 +583,24 @@ async def upload_signals(
     """
     with factory() as session:
         project_for(session, principal, pid)
+    limit = min(settings.max_upload_bytes, SIGNALS_MAX_BYTES)
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+    if declared and declared.isdigit() and int(declared) > limit:
         raise Problem(
-            413,
-            "Upload too large",
-            f"the upload exceeds the limit of {settings.max_upload_bytes} bytes",
+            413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
             "upload-too-large",
-        )
+        )  # fmt: skip
     chunks: list[bytes] = []
     size = 0
     digest = hashlib.sha256()
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if size > settings.max_upload_bytes:
+            if size > limit:
                 raise Problem(
-                    413,
-                    "Upload too large",
-                    f"the upload exceeds the limit of {settings.max_upload_bytes} bytes",
+                    413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
                     "upload-too-large",
-                )
+                )  # fmt: skip
             digest.update(chunk)
             chunks.append(chunk)
     except ClientDisconnect as exc:
