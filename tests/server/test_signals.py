@@ -401,3 +401,17 @@ def test_retention_deletes_old_ciphertexts(make_live: Any, tmp_path: Path) -> No
     deleted = [e["detail"] for e in entries if e["action"] == "signals.deleted.retention"]
     assert sum(d["uploads"] for d in deleted) == 2
     assert all(b["uploads"] == [] and b["must_upload"] for b in status["bodies"])
+
+
+def test_new_encodings_without_signals_make_the_old_signals_stale(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    project = Project(live, tmp_path, run=False)
+    enc, _, _ = project.encode("学校")
+    with project.client("学校") as c:
+        c.upload(project.pid, enc)  # the encodings only: new refs, old signals no longer fit
+    with project.client() as c:
+        status = {b["body"]: b for b in c.signal_status(project.pid)["bodies"]}
+    assert not status["母子保健"]["must_upload"]
+    assert status["学校"]["must_upload"]
+    assert "encodings were replaced after these signals" in status["学校"]["reason"]

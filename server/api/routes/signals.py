@@ -125,8 +125,14 @@ def _stale_reason(
     current: Catalogue | None,
     key: CoordinatorKey | None,
     catalogues: dict[int, Catalogue],
+    encodings_since: dict[str, Any],
 ) -> str | None:
     """Why an upload's ciphertexts are no longer served (None while they are current)."""
+    since = encodings_since.get(upload.body)
+    if since is None:
+        return "the body has no encodings on the server"
+    if upload.created_at < since:
+        return "the body's encodings were replaced after these signals were uploaded"
     if key is None or upload.key_version != key.version:
         now = key.version if key is not None else "none"
         return f"sealed to coordinator key version {upload.key_version}; current is {now}"
@@ -140,6 +146,17 @@ def _stale_reason(
         if old is not None and old.spec(code) != spec:
             return f"signal {code} changed in catalogue version {current.version}"
     return None
+
+
+def _encodings_since(session: Session, pid: str) -> dict[str, Any]:
+    """Per body, when its current encodings began (its oldest stored upload)."""
+    return dict(
+        session.execute(
+            select(Upload.body, func.min(Upload.created_at))
+            .where(Upload.project_id == pid)
+            .group_by(Upload.body)
+        ).all()
+    )
 
 
 def _catalogues(session: Session, pid: str) -> dict[int, Catalogue]:
@@ -638,6 +655,7 @@ def signal_status(pid: str, principal: Coordinator, session: SessionDep) -> dict
     """Per body: its stored signal uploads and whether it must upload (again), and why."""
     project = project_for(session, principal, pid)
     catalogues = _catalogues(session, pid)
+    since = _encodings_since(session, pid)
     current = catalogues[max(catalogues)] if catalogues else None
     key = session.execute(
         select(CoordinatorKey)
@@ -658,7 +676,7 @@ def signal_status(pid: str, principal: Coordinator, session: SessionDep) -> dict
         mine = [u for u in uploads if u.body == body]
         views = []
         for u in mine:
-            reason = _stale_reason(u, current, key, catalogues)
+            reason = _stale_reason(u, current, key, catalogues, since)
             views.append(
                 {
                     "upload_id": u.id,
@@ -715,6 +733,7 @@ def signal_rows(
     if run is None:
         raise Problem(404, "No results", "no run of this project has finished yet", "no-results")
     catalogues = _catalogues(session, pid)
+    since = _encodings_since(session, pid)
     if not catalogues:
         raise Problem(404, "No catalogue", "the project has no signal catalogue", "no-catalogue")
     current = catalogues[max(catalogues)]
@@ -725,7 +744,7 @@ def signal_rows(
     served: dict[str, dict[str, Any]] = {}
     stale: list[dict[str, Any]] = []
     for u in uploads:
-        reason = _stale_reason(u, current, key, catalogues)
+        reason = _stale_reason(u, current, key, catalogues, since)
         if reason is None:
             served[u.id] = {
                 "body": u.body,
