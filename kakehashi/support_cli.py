@@ -123,5 +123,59 @@ def support(
     )
 
 
+def rules_check(
+    rules: Annotated[Path, typer.Argument(help="Rule file (TOML, UTF-8).")],
+    catalogue: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalogue",
+            help="Catalogue file (TOML/JSON) to check the codes against "
+            "(e.g. from `kakehashi project catalogue show --out`).",
+        ),
+    ] = None,
+) -> None:
+    """Check a rule file offline and print it as a committee reads it: every rule with its
+    line, description, purpose and condition, the signals it uses, and the file's SHA-256
+    (the value the audit log records for every list made with it)."""
+    from coordinator.rules import RuleError, load_rules
+    from linkage.signals import load_catalogue
+
+    the_catalogue = load_catalogue(catalogue) if catalogue is not None else None
+    try:
+        rule_set = load_rules(rules, the_catalogue)
+    except RuleError as exc:
+        _fail(str(exc))
+        return
+    out.print(f"{rule_set.path}: {len(rule_set.rules)} rule(s), no errors")
+    if rule_set.title:
+        out.print(f"title: {rule_set.title}")
+    for key in ("version", "approved_by", "approved_on", "approval_ref"):
+        if key in rule_set.meta:
+            out.print(f"{key}: {rule_set.meta[key]}")
+    out.print(f"SHA-256: {rule_set.sha256}")
+    reference = rule_set.reference_date.isoformat() if rule_set.reference_date else "リストを作る日"
+    out.print(f"reference date for ages: {reference}")
+    for rule in rule_set.rules:
+        out.print("")
+        out.print(f"[{rule.name}]  (line {rule.line})")
+        out.print(f"  対象: {rule.description}")
+        out.print(f"  目的: {rule.purpose}")
+        out.print(f"  条件: {rule.condition.describe()}")
+    codes = sorted(rule_set.codes())
+    if codes:
+        out.print("")
+        out.print("signals used:")
+        specs = {s.code: s for s in the_catalogue.signals} if the_catalogue else {}
+        for code in codes:
+            spec = specs.get(code)
+            what = f"{spec.label} ({spec.body}, {spec.value_type})" if spec else "(no catalogue)"
+            out.print(f"  {code}: {what}")
+    if the_catalogue is None:
+        out.print("note: codes were not checked; give --catalogue to check them")
+
+
 def register(app: typer.Typer) -> None:
     app.command("support")(support)
+    rules_app = typer.Typer(help="Support rule files (coordinator).", no_args_is_help=True)
+    rules_app.command("check")(rules_check)
+    app.add_typer(rules_app, name="rules")
