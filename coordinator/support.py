@@ -72,6 +72,7 @@ class SupportList:
     tokens_screened: int
     failures: list[tuple[str, str, str]]
     labels: dict[str, str] = field(default_factory=dict)
+    rules_title: str = ""
     made_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -116,6 +117,7 @@ class SupportList:
             "made_at": self.made_at,
             "rules_sha256": self.rules_sha256,
             "rules_file": self.rules_path,
+            "rules_title": self.rules_title,
             "catalogue_version": self.catalogue_version,
             "reference_date": self.reference_date.isoformat(),
             "tokens_screened": self.tokens_screened,
@@ -236,6 +238,7 @@ def build_support_list(table: SignalTable, rules: RuleSet, today: date) -> Suppo
         tokens_screened=len(children),
         failures=list(table.failures),
         labels=labels,
+        rules_title=rules.title,
     )
 
 
