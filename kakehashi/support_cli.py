@@ -86,8 +86,9 @@ def support(
     private_key = load_private_key(key, read_passphrase())
     with ApiClient(server, read_credential(credential)) as client:
         table = fetch_signals(client, project, private_key)
+        flagged = client.get_json(f"/projects/{project}/results/review")["tokens"]
         try:
-            made = build_support_list(table, rule_set, today)
+            made = build_support_list(table, rule_set, today, review=(t["token"] for t in flagged))
         except (RuleError, SupportListError) as exc:
             _fail(str(exc))
             return
@@ -105,6 +106,12 @@ def support(
     )
     for name, count in made.counts.items():
         out.print(f"  {count:6d}  {name}")
+    to_review = sum(1 for row in made.rows if row.review)
+    if to_review:
+        out.print(
+            f"note: {to_review} listed group(s) were flagged for review by the linkage "
+            "(e.g. twins): check them before asking the bodies (column 突合の確認)"
+        )
     if table.failures:
         out.print(
             f"warning: {len(table.failures)} record(s) whose signals could not be decrypted "
