@@ -219,7 +219,7 @@ def test_empty_table_gives_an_empty_list_with_zero_counts(tmp_path: Path) -> Non
     assert result.rows == [] and result.counts == {"r": 0} and result.tokens_screened == 0
     csv_text = result.write_csv(tmp_path / "list.csv").read_text(encoding="utf-8-sig")
     assert csv_text.splitlines() == [
-        "トークン,該当した規則,根拠となった信号,照会先（機関: 参照番号）"
+        "トークン,該当した規則,根拠となった信号,照会先（機関: 参照番号）,突合の確認"
     ]
 
 
