@@ -22,7 +22,16 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api.deps import AUDIT_SCOPE_KEY
-from server.api.routes import audit_log, credentials, projects, results, runs, uploads
+from server.api.routes import (
+    audit_log,
+    coordinator_overview,
+    credentials,
+    projects,
+    results,
+    review_outcomes,
+    runs,
+    uploads,
+)
 from server.core import audit
 from server.core.config import Settings
 from server.core.logging import configure_logging
@@ -180,7 +189,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     # Routes are added directly (not via include_router) so that ``app.routes`` lists every
     # APIRoute with its full path, for the role-matrix test and metrics labels.
-    for module in (projects, credentials, uploads, runs, results, audit_log):
+    for module in (
+        projects, credentials, uploads, runs, results, audit_log,
+        review_outcomes, coordinator_overview,
+    ):  # fmt: skip
         app.router.routes.extend(module.router.routes)
 
     @app.get("/healthz", tags=["health"])

@@ -30,6 +30,9 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{pid}/results/events"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/results/review"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/audit"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/review/outcomes"): {"coordinator"},
+    ("GET", "/api/v1/projects/{pid}/review/outcomes"): {"coordinator"},
+    ("GET", "/api/v1/projects/{pid}/overview"): {"coordinator"},
 }
 ROLES = ("operator", "coordinator", "body")
 
