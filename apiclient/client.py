@@ -121,6 +121,54 @@ class ApiClient:
             },
         ).json()
 
+    # -- support signals (catalogue, coordinator key, sealed signals) -------------------
+    def signal_catalogue(self, project_id: str, version: int | None = None) -> dict[str, Any]:
+        """The project's signal catalogue (latest, or one ``version``)."""
+        params = {"version": str(version)} if version is not None else None
+        return self._request(
+            "GET", f"/projects/{project_id}/signals/catalogue", params=params
+        ).json()
+
+    def set_signal_catalogue(self, project_id: str, catalogue: dict[str, Any]) -> dict[str, Any]:
+        """Coordinator: set the catalogue; the server assigns the next version number."""
+        return self._request(
+            "PUT", f"/projects/{project_id}/signals/catalogue", json=catalogue
+        ).json()
+
+    def signal_key(self, project_id: str) -> dict[str, Any]:
+        """The coordinator's current public key: key_version, public_key (base64), fingerprint."""
+        return self.get_json(f"/projects/{project_id}/signals/key")
+
+    def set_signal_key(self, project_id: str, public_key_b64: str) -> dict[str, Any]:
+        """Coordinator: set (or rotate to) a public key given as base64 of its 32 raw bytes."""
+        return self._request(
+            "PUT", f"/projects/{project_id}/signals/key", json={"public_key": public_key_b64}
+        ).json()
+
+    def upload_signals(
+        self, project_id: str, path: str | Path, *, mode: str = "replace"
+    ) -> dict[str, Any]:
+        """Body: send a signals file (``*.signals.json`` written by ``encode --signals``)."""
+        data = Path(path).read_bytes()
+        return self._request(
+            "POST",
+            f"/projects/{project_id}/signals",
+            params={"mode": mode},
+            content=data,
+            headers={
+                "Content-Type": "application/json",
+                "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+            },
+        ).json()
+
+    def signal_status(self, project_id: str) -> dict[str, Any]:
+        """Coordinator: per body, what signals are stored and who must re-upload."""
+        return self.get_json(f"/projects/{project_id}/signals/status")
+
+    def signal_rows(self, project_id: str) -> dict[str, Any]:
+        """Coordinator: the latest run's (token, body, ref, upload, ciphertext) rows."""
+        return self.get_json(f"/projects/{project_id}/signals/rows")
+
     # -- coordinator ---------------------------------------------------------------
     def start_run(self, project_id: str) -> dict[str, Any]:
         return self.post_json(f"/projects/{project_id}/runs")

@@ -115,8 +115,57 @@ def encode(
         bool,
         typer.Option("--check", help="Dry run: report recognised columns and row problems only."),
     ] = False,
+    signals: Annotated[
+        Path | None,
+        typer.Option(
+            "--signals",
+            help="Signals map (TOML: body and code -> column): also write INPUT.signals.json, "
+            "each record's signals encrypted to the coordinator.",
+        ),
+    ] = None,
+    catalogue: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalogue", help="The project's signal catalogue file (default: fetch it)."
+        ),
+    ] = None,
+    coordinator_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--coordinator-key",
+            help="The coordinator's public key file (.pub.pem) (default: fetch it).",
+        ),
+    ] = None,
+    key_fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--key-fingerprint",
+            help="The coordinator key fingerprint you confirmed by phone (required when "
+            "the key is fetched from the server).",
+        ),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option("--project", envvar="KAKEHASHI_PROJECT", help="Project id (for --signals)."),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server", envvar="KAKEHASHI_SERVER", help="Server (to fetch key/catalogue)."
+        ),
+    ] = None,
+    credential: Annotated[
+        Path | None,
+        typer.Option(
+            "--credential", envvar="KAKEHASHI_CREDENTIAL", help="This body's credential file."
+        ),
+    ] = None,
 ) -> None:
-    """Encode a department export into CLKs: writes encodings, a keys file and a report."""
+    """Encode a department export into CLKs: writes encodings, a keys file and a report.
+
+    With --signals, also writes INPUT.signals.json: for every encoded record one
+    fixed-size ciphertext of its signals, readable by the coordinator only.
+    """
     from encoders.pipeline import default_workers
     from linkage.schema import load_schema
 
@@ -137,6 +186,18 @@ def encode(
     output = output or input_path.with_name(input_path.stem + suffix)
     keys = keys or input_path.with_name(input_path.stem + ".keys.csv")
     fmt_lit: Literal["binary", "json"] = "binary" if fmt == "binary" else "json"
+    job = None
+    if signals is not None:
+        job = _signals_job(
+            signals,
+            input_path.with_name(input_path.stem + ".signals.json"),
+            catalogue=catalogue,
+            coordinator_key=coordinator_key,
+            key_fingerprint=key_fingerprint,
+            project=project,
+            server=server,
+            credential=credential,
+        )
     with _progress(f"encoding {input_path.name}") as advance:
         report = encode_file(
             input_path,
@@ -152,6 +213,7 @@ def encode(
             workers=workers or default_workers(),
             max_reject_rate=max_reject_rate,
             progress=advance,
+            signals=job,
         )
     rate = report.rows_read / report.seconds if report.seconds else 0.0
     out.print(
@@ -161,10 +223,106 @@ def encode(
     )
     out.print(f"  encodings: {report.output}  (upload this)")
     out.print(f"  keys file: {report.keys}  (keep it here; never upload it)")
+    if job is not None:
+        out.print(
+            f"  signals:   {job.output}  (upload this too; {job.with_signals} of "
+            f"{job.records} records have signals; codes {', '.join(job.context.codes)})"
+        )
     out.print(f"  report:    {report.report_csv}")
     out.print(
         f"  schema {the_schema.name} {the_schema.schema_id[:12]}…, "
         f"secret fingerprint {fingerprint(secret_bytes)}"
+    )
+
+
+def _signals_job(
+    signal_map: Path,
+    output: Path,
+    *,
+    catalogue: Path | None,
+    coordinator_key: Path | None,
+    key_fingerprint: str | None,
+    project: str | None,
+    server: str | None,
+    credential: Path | None,
+):
+    """The sealing job for ``encode --signals``: catalogue and key from files or the server.
+
+    The body must be sure the key is the coordinator's: a key fetched from the server is
+    used only when it matches the fingerprint confirmed by phone (``--key-fingerprint``).
+    """
+    import base64
+
+    from encoders.signals import SignalsJob, load_signal_map
+    from linkage.signals import (
+        Catalogue,
+        SignalSealError,
+        load_catalogue,
+        normalise_fingerprint,
+        public_key_from_pem,
+        public_key_from_raw,
+        public_key_raw,
+    )
+    from linkage.signals import (
+        key_fingerprint as fingerprint_of,
+    )
+
+    if not project:
+        raise typer.BadParameter("--signals needs --project (or KAKEHASHI_PROJECT)")
+    fetch = catalogue is None or coordinator_key is None
+    client = None
+    if fetch:
+        if not server or credential is None:
+            raise typer.BadParameter(
+                "--signals needs --catalogue and --coordinator-key files, or --server and "
+                "--credential to fetch them"
+            )
+        from apiclient import ApiClient, read_credential
+
+        client = ApiClient(server, read_credential(credential))
+    try:
+        if catalogue is not None:
+            the_catalogue = load_catalogue(catalogue)
+        else:
+            assert client is not None
+            the_catalogue = Catalogue.from_dict(client.signal_catalogue(project))
+        if coordinator_key is not None:
+            try:
+                public = public_key_from_pem(coordinator_key.read_bytes())
+            except SignalSealError as exc:
+                raise typer.BadParameter(f"{coordinator_key}: {exc}") from exc
+        else:
+            assert client is not None
+            info = client.signal_key(project)
+            public = public_key_from_raw(base64.b64decode(info["public_key"]))
+    finally:
+        if client is not None:
+            client.close()
+    fingerprint = fingerprint_of(public_key_raw(public))
+    if key_fingerprint is not None:
+        if normalise_fingerprint(key_fingerprint) != fingerprint:
+            raise typer.BadParameter(
+                f"the coordinator key's fingerprint is {fingerprint}, not "
+                f"{normalise_fingerprint(key_fingerprint)}: do not encrypt to it; "
+                "call the coordinator"
+            )
+    elif coordinator_key is None:
+        raise typer.BadParameter(
+            f"the key fetched from the server has fingerprint {fingerprint}; confirm it with "
+            "the coordinator by phone and give it with --key-fingerprint"
+        )
+    else:
+        out.print(
+            f"coordinator key fingerprint {fingerprint} — confirm it with the coordinator "
+            "by phone (and pass --key-fingerprint next time)"
+        )
+    return SignalsJob(
+        load_signal_map(signal_map, the_catalogue),
+        project_id=project,
+        catalogue=the_catalogue,
+        public_key=public,
+        key_fingerprint=fingerprint,
+        output=output,
     )
 
 
@@ -266,8 +424,24 @@ def upload(
     mode: Annotated[
         str, typer.Option("--mode", help="replace (default) or append (incremental).")
     ] = "replace",
+    signals: Annotated[
+        Path | None,
+        typer.Option(
+            "--signals",
+            help="Signals file to send after the encodings (default: INPUT.signals.json "
+            "beside the encodings, if there is one).",
+        ),
+    ] = None,
+    no_signals: Annotated[
+        bool, typer.Option("--no-signals", help="Send the encodings only.")
+    ] = False,
 ) -> None:
-    """Upload this body's encodings to the linkage server (the keys file stays here)."""
+    """Upload this body's encodings, then its signals file (the keys file stays here).
+
+    A ``*.signals.json`` written by ``encode --signals`` beside the encodings is sent right
+    after them (the server checks its refs against these encodings). Give a
+    ``*.signals.json`` alone to send only the signals (e.g. after a key rotation).
+    """
     from apiclient import ApiClient, read_credential
     from linkage.container import read_encodings
 
@@ -275,11 +449,26 @@ def upload(
         raise typer.BadParameter("--mode must be replace or append")
     if encodings.name.endswith(".keys.csv"):
         raise typer.BadParameter("that is a keys file: it never leaves the body")
-    read_encodings(encodings)  # fail here, before anything is sent, if the file is broken
+    only_signals = encodings.name.endswith(".signals.json")
+    if only_signals:
+        signals, encodings_file = encodings, None
+    else:
+        encodings_file = encodings
+        beside = encodings.with_name(encodings.stem + ".signals.json")
+        if signals is None and not no_signals and beside.exists():
+            signals = beside
+        read_encodings(encodings)  # fail here, before anything is sent, if the file is broken
+    if no_signals:
+        signals = None
     with ApiClient(server, read_credential(credential)) as client:
-        result = client.upload(project, encodings, mode=mode)
-    note = " (already uploaded; nothing new stored)" if result.get("duplicate") else ""
-    out.print(f"uploaded {result['count']} encodings as {result['upload_id']}{note}")
+        if encodings_file is not None:
+            result = client.upload(project, encodings_file, mode=mode)
+            note = " (already uploaded; nothing new stored)" if result.get("duplicate") else ""
+            out.print(f"uploaded {result['count']} encodings as {result['upload_id']}{note}")
+        if signals is not None:
+            sent = client.upload_signals(project, signals, mode=mode)
+            note = " (already uploaded; nothing new stored)" if sent.get("duplicate") else ""
+            out.print(f"uploaded signals of {sent['count']} records as {sent['upload_id']}{note}")
 
 
 def resolve(

@@ -23,6 +23,7 @@ from encoders.columns import resolve_columns
 from encoders.keys import KeysWriter
 from encoders.pipeline import EncodedChunk, RowIssue, iter_encoded_chunks
 from encoders.readers import open_table
+from encoders.signals import SignalsJob
 from linkage.container import BinaryWriter, Encodings, new_refs, write_encodings
 from linkage.schema import LinkageSchema
 
@@ -31,6 +32,10 @@ ProgressCallback = Callable[[int], None]
 
 class RejectRateExceeded(ValueError):
     """More rows were rejected than ``max_reject_rate`` allows; no encodings were written."""
+
+
+class SignalValuesInvalid(RejectRateExceeded):
+    """Some signal cells are not valid for the catalogue; nothing was written."""
 
 
 @dataclass
@@ -79,8 +84,15 @@ def encode_file(
     max_reject_rate: float = 0.01,
     today: date | None = None,
     progress: ProgressCallback | None = None,
+    signals: SignalsJob | None = None,
 ) -> EncodeReport:
-    """Encode one export. Raises InputError / RejectRateExceeded with nothing partial written."""
+    """Encode one export. Raises InputError / RejectRateExceeded with nothing partial written.
+
+    With ``signals``, the mapped signal columns are read and validated first; every encoded
+    record's signals are then sealed under its ref into the signals file, which is renamed
+    into place together with the encodings. Any invalid signal value is a row-level error
+    in the report and fails the run (nothing written).
+    """
     input_path, output, keys_output = Path(input_path), Path(output), Path(keys_output)
     report_csv, report_json = report_paths(output)
     started = time.perf_counter()
@@ -112,6 +124,15 @@ def encode_file(
         json_clks: list[np.ndarray] = []
         keys = KeysWriter(keys_output)
         try:
+            if signals is not None:
+                signal_issues = signals.prepare(input_path, encoding=encoding, sheet=sheet)
+                if signal_issues:
+                    issues.extend(signal_issues)
+                    _write_report(report_csv, issues, header_of)
+                    raise SignalValuesInvalid(
+                        f"{input_path.name}: {len(signal_issues)} signal value(s) are not valid "
+                        f"for the catalogue; nothing written. See {report_csv}"
+                    )
             chunks: Iterator[EncodedChunk] = iter_encoded_chunks(
                 iter(table),
                 schema,
@@ -142,6 +163,8 @@ def encode_file(
                     json_refs.extend(refs)
                     json_clks.append(chunk.clks)
                 keys.write(zip(refs, chunk.record_ids, strict=True))
+                if signals is not None:
+                    signals.add(chunk.rows.tolist(), refs)
                 report.rows_encoded += len(refs)
                 if progress is not None:
                     progress(chunk.rows_read)
@@ -168,10 +191,14 @@ def encode_file(
                     "json",
                 )
             keys.close()
+            if signals is not None:
+                signals.close()
         except BaseException:
             if binary is not None:
                 binary.abort()
             keys.abort()
+            if signals is not None:
+                signals.abort()
             report.seconds = time.perf_counter() - started
             report_json.write_text(json.dumps(asdict(report), ensure_ascii=False, indent=2))
             raise

@@ -42,6 +42,14 @@ def project_create(
         list[str] | None,
         typer.Option("--dedup", help="Body whose own records may be merged (deduplication)."),
     ] = None,
+    catalogue: Annotated[
+        Path | None,
+        typer.Option("--catalogue", help="Signal catalogue (TOML/JSON) to set on the project."),
+    ] = None,
+    coordinator_key: Annotated[
+        Path | None,
+        typer.Option("--coordinator-key", help="Coordinator public key (.pub.pem) to set."),
+    ] = None,
 ) -> None:
     """Create a linkage project; writes one credential file per body and the coordinator's."""
     from apiclient import ApiClient, read_credential
@@ -70,6 +78,12 @@ def project_create(
     out.print(f"project {created['project_id']} created (schema {created['schema_id'][:12]}…)")
     out.print(f"credentials written to {out_dir}/ — hand each body its own file out of band;")
     out.print("they are shown only once and the server keeps only their hashes.")
+    if catalogue is not None or coordinator_key is not None:
+        from kakehashi.signals_cli import apply_on_create
+
+        apply_on_create(
+            server, created["project_id"], credentials["coordinator"], catalogue, coordinator_key
+        )
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -154,5 +168,8 @@ def register(app: typer.Typer) -> None:
     project_app = typer.Typer(help="Create and inspect linkage projects.", no_args_is_help=True)
     project_app.command("create")(project_create)
     app.add_typer(project_app, name="project")
+    from kakehashi import signals_cli
+
+    signals_cli.register(app, project_app)
     app.command("run")(run)
     app.command("results")(results)

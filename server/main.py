@@ -30,6 +30,7 @@ from server.api.routes import (
     results,
     review_outcomes,
     runs,
+    signals,
     uploads,
 )
 from server.core import audit
@@ -190,7 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are added directly (not via include_router) so that ``app.routes`` lists every
     # APIRoute with its full path, for the role-matrix test and metrics labels.
     for module in (
-        projects, credentials, uploads, runs, results, audit_log,
+        projects, credentials, uploads, runs, results, signals, audit_log,
         review_outcomes, coordinator_overview,
     ):  # fmt: skip
         app.router.routes.extend(module.router.routes)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -170,3 +171,76 @@ class ReviewOutcome(Base):
     parts: Mapped[list[list[list[str]]]] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# -- support signals (issue 10): catalogue, coordinator key, sealed per-record signals ------
+
+
+class SignalCatalogue(Base):
+    """One version of a project's signal catalogue (codes, labels, bodies, types, purposes).
+
+    Versions are never changed or deleted; setting a catalogue adds the next version.
+    """
+
+    __tablename__ = "signal_catalogues"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    document: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CoordinatorKey(Base):
+    """One version of the coordinator's public key for a project (X25519, 32 raw bytes).
+
+    The newest version is current; ``retired_at`` is set on the previous one at rotation.
+    No private key is ever sent to or stored by the server.
+    """
+
+    __tablename__ = "coordinator_keys"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    public_key: Mapped[str] = mapped_column(String(64))  # base64 of the raw 32 bytes
+    fingerprint: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SignalUpload(Base):
+    """A body's signals upload: its header (codes declared, catalogue and key version)."""
+
+    __tablename__ = "signal_uploads"
+    __table_args__ = (Index("ix_signal_uploads_project_body", "project_id", "body"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    body: Mapped[str] = mapped_column(String(200))
+    catalogue_version: Mapped[int] = mapped_column(Integer)
+    key_version: Mapped[int] = mapped_column(Integer)
+    key_fingerprint: Mapped[str] = mapped_column(String(40))
+    codes: Mapped[list[str]] = mapped_column(JSON)
+    count: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SignalRow(Base):
+    """One record's sealed signals: a fixed-size ciphertext the server cannot open."""
+
+    __tablename__ = "signal_rows"
+    __table_args__ = (
+        UniqueConstraint("project_id", "body", "ref", name="uq_signal_rows_project_body_ref"),
+        Index("ix_signal_rows_upload", "upload_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("signal_uploads.id"))
+    project_id: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(String(200))
+    ref: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)

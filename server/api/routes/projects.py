@@ -22,6 +22,7 @@ from server.api.deps import (
     audit_note,
     project_for,
 )
+from server.api.routes.signals import delete_project_signals
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
@@ -157,6 +158,7 @@ def close_project(
         uploads = list(session.execute(select(Upload).where(Upload.project_id == pid)).scalars())
         records = sum(u.count for u in uploads)
         files = delete_encodings(session, uploads, settings.uploads_dir)
+        sealed = delete_project_signals(session, pid)
         project.status = "closed"
         project.closed_at = utcnow()
         audit.append(
@@ -164,7 +166,7 @@ def close_project(
             actor=principal.actor,
             action="encodings.deleted.close",
             project_id=pid,
-            detail={"uploads": len(uploads), "records": records},
+            detail={"uploads": len(uploads), "records": records, "signal_rows": sealed},
         )
     for path in files:
         path.unlink(missing_ok=True)
