@@ -7,12 +7,19 @@ import csv
 import hashlib
 import io
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from synthetic.bodies import BODIES, BodySpec, render_record
-from synthetic.errors import ERROR_LEVELS
+from synthetic.errors import ERROR_LEVELS, ErrorRates
 from synthetic.population import LifeEventRates, Person, build_population
+from synthetic.signals import (
+    KODOMO_SPEC,
+    SignalTruth,
+    cell,
+    draw_signals,
+    signal_columns,
+)
 
 
 def _geta(err: UnicodeError) -> tuple[str, int]:
@@ -97,12 +104,15 @@ class Municipality:
         persons: the true children, ``persons[i].person_id`` unique.
         bodies: body key (``jumin``, ``gakko``, ``hoiku``, ``fukushi``, ``boshi``) -> export.
         seed, error_level: how it was generated.
+        signals: with ``generate(..., signals=True)``: every record's signal values and
+            the planted children (``synthetic/signals.py``); else None.
     """
 
     persons: list[Person]
     bodies: dict[str, BodyExport]
     seed: int
     error_level: str
+    signals: SignalTruth | None = None
     _truth: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @property
@@ -153,11 +163,29 @@ class Municipality:
                 writer.writerow((body, rid, pid))
         return path
 
+    def write_planted(self, path: Path) -> Path:
+        """Write the planted children as CSV ``person_id,rule,reason,bodies`` (UTF-8)."""
+        if self.signals is None:
+            raise ValueError("this municipality was generated without signals")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(("person_id", "rule", "reason", "bodies"))
+            for c in self.signals.planted:
+                writer.writerow((c.person_id, c.rule, c.reason, " ".join(c.bodies)))
+        return path
 
-def generate(n_children: int = 2000, *, seed: int = 0, error_level: str = "normal") -> Municipality:
+
+def generate(
+    n_children: int = 2000, *, seed: int = 0, error_level: str = "normal", signals: bool = False
+) -> Municipality:
     """Generate a synthetic municipality of ``n_children`` children aged 0–18.
 
-    Same ``(n_children, seed, error_level)`` -> byte-identical exports and truth.
+    Same ``(n_children, seed, error_level)`` -> byte-identical exports and truth. With
+    ``signals=True`` the exports also carry signal columns, a sixth body ``kodomo`` is
+    added and some children are planted (``synthetic/signals.py``); the identifier
+    columns of the five bodies' existing records stay the same.
 
     Raises:
         ValueError: for an unknown ``error_level`` or ``n_children < 1``.
@@ -188,7 +216,57 @@ def generate(n_children: int = 2000, *, seed: int = 0, error_level: str = "norma
             render_record(p, spec, rng, rates, rid) for p, rid in zip(members, ids, strict=True)
         ]
         bodies[spec.key] = BodyExport(spec, rows, ids, [p.person_id for p in members])
-    return Municipality(persons, bodies, seed, error_level)
+    town = Municipality(persons, bodies, seed, error_level)
+    if signals:
+        _attach_signals(town, welfare, rates)
+    return town
+
+
+def _new_ids(export: BodyExport, spec: BodySpec, rng: random.Random, k: int) -> list[str]:
+    """``k`` record ids in the body's style that the export does not use yet."""
+    taken = set(export.record_ids)
+    width = max(6, len(str((len(taken) + k) * 10)))
+    out: list[str] = []
+    while len(out) < k:
+        rid = f"{spec.id_prefix}{rng.randrange(10 ** (width - 1), 10**width):0{width}d}"
+        if rid not in taken:
+            taken.add(rid)
+            out.append(rid)
+    return out
+
+
+def _attach_signals(town: Municipality, welfare: set[int], rates: ErrorRates) -> None:
+    """Draw signals, add the planted 母子保健 records and the ``kodomo`` body, and append
+    each body's signal columns to its export."""
+    members = {key: set(export.person_ids) for key, export in town.bodies.items()}
+    truth, added = draw_signals(town.persons, members, welfare, sub_rng(town.seed, "signals"))
+    by_id = {p.person_id: p for p in town.persons}
+    empty = BodyExport(KODOMO_SPEC, [], [], [])
+    specs = {key: export.spec for key, export in town.bodies.items()}
+    specs[KODOMO_SPEC.key] = KODOMO_SPEC
+    for key, spec in specs.items():
+        extra = sorted(added.get(key, ()))
+        if not extra:
+            continue
+        export = town.bodies.get(key, empty)
+        rng = sub_rng(town.seed, f"signals:body:{key}")
+        ids = _new_ids(export, spec, rng, len(extra))
+        rows = [
+            render_record(by_id[pid], spec, rng, rates, rid)
+            for pid, rid in zip(extra, ids, strict=True)
+        ]
+        town.bodies[key] = BodyExport(
+            spec, export.rows + rows, export.record_ids + ids, export.person_ids + extra
+        )
+    for key, export in town.bodies.items():
+        columns = signal_columns(key)
+        spec = replace(export.spec, columns=export.spec.columns + tuple(h for h, _ in columns))
+        rows = [
+            row + [cell(truth.values[(key, pid)][code]) for _, code in columns]
+            for row, pid in zip(export.rows, export.person_ids, strict=True)
+        ]
+        town.bodies[key] = BodyExport(spec, rows, export.record_ids, export.person_ids)
+    town.signals = truth
 
 
 SCENARIOS: dict[str, int] = {"small": 2_000, "medium": 20_000, "large": 200_000}

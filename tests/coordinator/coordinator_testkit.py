@@ -1,0 +1,133 @@
+"""Shared pieces for the coordinator tests: a demo-like catalogue and a token table builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CATALOGUE_DICT: dict[str, Any] = {
+    "version": 3,
+    "signals": [
+        {
+            "code": "birth_ym",
+            "label": "生年月",
+            "body": "jumin",
+            "value_type": "yearmonth",
+            "purpose": "年齢帯の判定",
+        },
+        {
+            "code": "kenshin_mijushin",
+            "label": "乳幼児健診未受診",
+            "body": "boshi",
+            "value_type": "flag",
+            "purpose": "健診に来ていない子どもを知る",
+        },
+        {
+            "code": "choki_kesseki",
+            "label": "長期欠席",
+            "body": "gakko",
+            "value_type": "flag",
+            "purpose": "学校に来られていない子どもを知る",
+        },
+        {
+            "code": "kesseki_nissu",
+            "label": "欠席日数",
+            "body": "gakko",
+            "value_type": "count",
+            "purpose": "欠席の程度",
+        },
+        {
+            "code": "seikatsu_hogo",
+            "label": "生活保護",
+            "body": "fukushi",
+            "value_type": "flag",
+            "purpose": "経済的困難",
+        },
+        {
+            "code": "jido_fuyo",
+            "label": "児童扶養手当",
+            "body": "fukushi",
+            "value_type": "flag",
+            "purpose": "ひとり親家庭",
+        },
+        {
+            "code": "hoiku_shubetsu",
+            "label": "保育の種別",
+            "body": "hoiku",
+            "value_type": "category",
+            "categories": ["認可", "認可外", "一時預かり"],
+            "purpose": "利用している保育の種類",
+        },
+        {
+            "code": "tennyu_bi",
+            "label": "転入日",
+            "body": "jumin",
+            "value_type": "date",
+            "purpose": "転入して間もない家庭",
+        },
+        {
+            "code": "yotaikyo",
+            "label": "要対協 登録",
+            "body": "kodomo",
+            "value_type": "flag",
+            "purpose": "既に支援につながっているか",
+        },
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    code: str
+    label: str
+    body: str
+    value_type: str
+    purpose: str
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    version: int
+    signals: tuple[Spec, ...]
+
+
+def catalogue(data: dict[str, Any] | None = None) -> Any:
+    """The test catalogue as the coordinator would hold it."""
+    data = data or CATALOGUE_DICT
+    specs = tuple(
+        Spec(**{**s, "categories": tuple(s.get("categories", ()))}) for s in data["signals"]
+    )
+    return Catalogue(data["version"], specs)
+
+
+@dataclass(frozen=True)
+class Signal:
+    token: str
+    body: str
+    ref: str
+    code: str
+    value: bool | str | int
+
+
+@dataclass
+class Table:
+    catalogue: Any
+    tokens: list[tuple[str, str, str]] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def table(children: dict[str, dict[str, dict[str, bool | str | int]]]) -> Any:
+    """``{token: {body: {code: value}}}`` -> a signal table; refs are ``<token>-<body>``.
+
+    Every body present for a child gets a record, with or without signals.
+    """
+    out = Table(catalogue())
+    for token, bodies in children.items():
+        for body, signals in bodies.items():
+            ref = f"{token}-{body}"
+            out.tokens.append((token, body, ref))
+            for code, value in signals.items():
+                out.signals.append(Signal(token, body, ref, code, value))
+    return out
