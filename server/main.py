@@ -31,6 +31,7 @@ from server.api.routes import (
     review_outcomes,
     runs,
     signals,
+    support_exports,
     uploads,
 )
 from server.core import audit
@@ -192,7 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # APIRoute with its full path, for the role-matrix test and metrics labels.
     for module in (
         projects, credentials, uploads, runs, results, signals, audit_log,
-        review_outcomes, coordinator_overview,
+        review_outcomes, coordinator_overview, support_exports,
     ):  # fmt: skip
         app.router.routes.extend(module.router.routes)
 

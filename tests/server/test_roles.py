@@ -33,6 +33,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/projects/{pid}/review/outcomes"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/review/outcomes"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/overview"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/support/exports"): {"coordinator"},
 }
 ROLES = ("operator", "coordinator", "body")
 
