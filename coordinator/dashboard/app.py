@@ -54,7 +54,8 @@ SECURITY_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # not "no-referrer": with it browsers send "Origin: null" on our own form posts
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 ACTIVE = ("queued", "running")
@@ -743,6 +744,7 @@ def create_app(config: DashboardConfig) -> Starlette:
         Route("/support", dash.page(dash.support), methods=["GET"]),
         Route("/support/export", dash.action(dash.support_export), methods=["POST"]),
         Route("/audit", dash.page(dash.audit), methods=["GET"]),
+        Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 

@@ -20,6 +20,8 @@ from synthetic import generate
 from synthetic.signals import demo_catalogue_dict, signal_map
 
 PASSPHRASE = "kakehashi-demo-passphrase"
+PASSPHRASE_ENV = "KAKEHASHI_KEY_PASSPHRASE"
+TTL_ENV = "KAKEHASHI_CREDENTIAL_TTL_DAYS"
 RULES = Path(__file__).resolve().parents[2] / "docs/ja/examples/rules_mishugaku_kenshin.toml"
 
 
@@ -67,8 +69,9 @@ def demo_project(folder: Path, *, children: int = 150, seed: int = 7) -> Iterato
     exports = folder / "exports"
     files = town.write_exports(exports)
     _register_twice(files["gakko"], 2)
-    previous = os.environ.get("KAKEHASHI_KEY_PASSPHRASE")
-    os.environ["KAKEHASHI_KEY_PASSPHRASE"] = PASSPHRASE
+    saved = {k: os.environ.get(k) for k in (PASSPHRASE_ENV, TTL_ENV)}
+    os.environ[PASSPHRASE_ENV] = PASSPHRASE
+    os.environ[TTL_ENV] = "365"  # credentials expire in a year (the server reads it)
     try:
         with running_server(folder / "server") as url:
             creds = folder / "credentials"
@@ -125,7 +128,8 @@ def demo_project(folder: Path, *, children: int = 150, seed: int = 7) -> Iterato
                 bodies=tuple(files),
             )
     finally:
-        if previous is None:
-            os.environ.pop("KAKEHASHI_KEY_PASSPHRASE", None)
-        else:
-            os.environ["KAKEHASHI_KEY_PASSPHRASE"] = previous
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
