@@ -30,7 +30,10 @@ def primary(values: Sequence[int], k: int) -> list[bool]:
 
 
 def suppress_linear(
-    values: Sequence[int], relations: Iterable[Sequence[int]], k: int
+    values: Sequence[int],
+    relations: Iterable[Sequence[int]],
+    k: int,
+    public: Iterable[int] = (),
 ) -> list[bool]:
     """Primary plus complementary suppression.
 
@@ -38,9 +41,12 @@ def suppress_linear(
     or one cell being the sum of others): while one of them holds exactly one hidden cell,
     that cell could be worked out, so the smallest other non-zero cell in it is hidden
     too. A relation with a lone hidden cell and no other non-zero cell is exact only if
-    its total is known; every total the summary publishes is itself hidden below k.
+    its total is known: then the cell equals that total. ``public`` cells are known
+    elsewhere (a body's number of records is on the overview page), so they are never
+    hidden and never used to protect another cell.
     """
-    hidden = primary(values, k)
+    fixed = set(public)
+    hidden = [h and i not in fixed for i, h in enumerate(primary(values, k))]
     groups = [list(g) for g in relations]
     changed = True
     while changed:
@@ -48,7 +54,7 @@ def suppress_linear(
         for group in groups:
             if sum(hidden[i] for i in group) != 1:
                 continue
-            others = [i for i in group if not hidden[i] and values[i] > 0]
+            others = [i for i in group if not hidden[i] and values[i] > 0 and i not in fixed]
             if not others:
                 continue
             hidden[min(others, key=lambda i: (values[i], i))] = True
@@ -106,36 +112,35 @@ def summarise(
     names = tuple(sorted(order, key=order.__getitem__))
     n = len(names)
 
-    # One system of cells: groups by number of bodies (n cells), then the exact body sets
-    # (m cells). Relations: the grand total; each size equals the sum of its body sets;
-    # each body's records (published on the overview) and each pair's overlap are sums
-    # of body sets.
+    # One system of cells: groups by number of bodies (n cells), the exact body sets
+    # (m cells) and the overlap matrix's upper triangle. Relations: the grand total; each
+    # size equals the sum of its body sets; each overlap cell equals the sum of the body
+    # sets holding both bodies. The diagonal (a body's records) is public: the overview
+    # shows each body's upload count.
     sizes = Counter(len(bs) for bs in members.values())
     size_values = [sizes.get(s, 0) for s in range(1, n + 1)]
     total = sum(size_values)
     sets = Counter(tuple(sorted(bs, key=order.__getitem__)) for bs in members.values())
     combos = sorted(sets, key=lambda c: (-sets[c], [order[b] for b in c]))
-    values = size_values + [sets[c] for c in combos]
+    m = len(combos)
+    pairs = [(a, b) for a in range(n) for b in range(a, n)]
+    pair_value = [sum(sets[c] for c in combos if {names[a], names[b]} <= set(c)) for a, b in pairs]
+    values = size_values + [sets[c] for c in combos] + pair_value
     relations: list[list[int]] = [list(range(n))]
     for s in range(1, n + 1):
         relations.append([s - 1] + [n + i for i, c in enumerate(combos) if len(c) == s])
-    for a in range(n):
-        for b in range(a, n):
-            pair_of = {names[a], names[b]}
-            relations.append([n + i for i, c in enumerate(combos) if pair_of <= set(c)])
-    hidden = suppress_linear(values, relations, k)
+    for p, (a, b) in enumerate(pairs):
+        both = {names[a], names[b]}
+        relations.append([n + m + p] + [n + i for i, c in enumerate(combos) if both <= set(c)])
+    public = [n + m + p for p, (a, b) in enumerate(pairs) if a == b]
+    hidden = suppress_linear(values, relations, k, public)
     cells = _cells(values, hidden, k)
     by_bodies = list(zip(range(1, n + 1), cells[:n], strict=True))
     total_cell = Cell(total, 0 < total < k, shown(total, 0 < total < k, k))
-    intersections = list(zip(combos, cells[n:], strict=True))
-
-    pair = [[0] * n for _ in range(n)]
-    for bs in members.values():
-        idx = sorted(order[b] for b in bs)
-        for a in idx:
-            for b in idx:
-                pair[a][b] += 1
-    overlap = [[Cell(v, 0 < v < k, shown(v, 0 < v < k, k)) for v in row] for row in pair]
+    intersections = list(zip(combos, cells[n : n + m], strict=True))
+    overlap: list[list[Cell]] = [[cells[0]] * n for _ in range(n)]
+    for p, (a, b) in enumerate(pairs):
+        overlap[a][b] = overlap[b][a] = cells[n + m + p]
 
     flagged = len(set(flagged_tokens) & members.keys())
     flagged_cell = Cell(flagged, 0 < flagged < k, shown(flagged, 0 < flagged < k, k))
