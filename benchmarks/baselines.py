@@ -14,13 +14,16 @@ department reader (:func:`read_exports`), so encodings, headers and CP932 are ex
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from synthetic.status_quo import _gregorian as _gregorian
+from synthetic.status_quo import _kanji_name as _kanji_name
+from synthetic.status_quo import status_quo as status_quo
 
 Records = dict[str, list[dict[str, str]]]
 """Body key -> canonical records (each has ``record_id``)."""
@@ -41,39 +44,8 @@ def read_exports(paths: Mapping[str, Path]) -> Records:
 
 
 # -- status quo -----------------------------------------------------------------------------
-_WS = re.compile(r"[\s\u3000]+")
-_GREGORIAN = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$|^(\d{4})(\d{2})(\d{2})$")
-
-
-def _gregorian(text: str) -> date | None:
-    m = _GREGORIAN.match(text.strip())
-    if m is None:
-        return None
-    y, mo, d = (int(g) for g in (m.groups()[:3] if m.group(1) else m.groups()[3:]))
-    try:
-        return date(y, mo, d)
-    except ValueError:
-        return None
-
-
-def _kanji_name(rec: Mapping[str, str]) -> str:
-    name = rec.get("full_name") or (rec.get("surname", "") + rec.get("given_name", ""))
-    return _WS.sub("", name)
-
-
-def status_quo(records: Records) -> Prediction:
-    """Exact match on (name as recorded, whitespace stripped; Gregorian birth date).
-
-    Records whose birth date is not written in a Gregorian form, or whose name is empty,
-    stay singletons.
-    """
-    pred: Prediction = {}
-    for body, recs in records.items():
-        for rec in recs:
-            key = (body, rec["record_id"])
-            name, dob = _kanji_name(rec), _gregorian(rec.get("date_of_birth", ""))
-            pred[key] = ("sq", name, dob) if name and dob else ("single", *key)
-    return pred
+# The exact-match baseline (status_quo, _gregorian, _kanji_name) lives in
+# synthetic/status_quo.py so that the demo's support-list comparison uses it too.
 
 
 # -- normalised plaintext ----------------------------------------------------------------------

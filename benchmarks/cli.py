@@ -57,6 +57,26 @@ def speed(
     )
 
 
+def support(
+    children: Annotated[int, typer.Option(help="Children per synthetic town.")] = 2000,
+    seeds: Annotated[int, typer.Option(help="Towns (seeds 1..N) per error level.")] = 3,
+    error_level: Annotated[
+        list[str] | None, typer.Option(help="clean, normal or dirty (repeatable).")
+    ] = None,
+    out: OutOpt = None,
+) -> None:
+    """Support list: planted children found via Kakehashi vs each department alone and
+    exact name + birth date linkage."""
+    folder = _folder(out)
+    levels = [
+        arg for level in (error_level or ["normal", "dirty"]) for arg in ("--error-level", level)
+    ]
+    _run(
+        "benchmarks.support",
+        ["--children", str(children), "--seeds", str(seeds), *levels, "--out", str(folder)],
+    )
+
+
 def all_benchmarks(
     quick: Annotated[bool, typer.Option(help="The quick suite (under 10 minutes).")] = True,
     out: OutOpt = None,
@@ -70,5 +90,6 @@ def register(app: typer.Typer) -> None:
     bench = typer.Typer(help="Accuracy and speed benchmarks.", no_args_is_help=True)
     bench.command("accuracy")(accuracy)
     bench.command("speed")(speed)
+    bench.command("support")(support)
     bench.command("all")(all_benchmarks)
     app.add_typer(bench, name="bench")

@@ -48,11 +48,13 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+from linkage.signals import Catalogue
 
 _YEARMONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -73,27 +75,6 @@ class RuleError(ValueError):
         self.line = line
         self.rule = rule
         self.reason = message
-
-
-# -- the catalogue, as the rules see it ----------------------------------------------------
-class SpecLike(Protocol):
-    @property
-    def code(self) -> str: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def value_type(self) -> str: ...
-    @property
-    def categories(self) -> tuple[str, ...]: ...
-
-
-class CatalogueLike(Protocol):
-    """What the rules need of ``linkage.signals.Catalogue``: its version and signal specs."""
-
-    @property
-    def version(self) -> int: ...
-    @property
-    def signals(self) -> Sequence[Any]: ...
 
 
 # -- what a rule is evaluated on -----------------------------------------------------------
@@ -357,7 +338,7 @@ class RuleSet:
     def bodies(self) -> set[str]:
         return set().union(*(r.condition.bodies() for r in self.rules))
 
-    def check_catalogue(self, catalogue: CatalogueLike) -> None:
+    def check_catalogue(self, catalogue: Catalogue) -> None:
         """Raise :class:`RuleError` unless every code is in ``catalogue`` with a fitting type."""
         check_against_catalogue(self, catalogue)
 
@@ -616,7 +597,7 @@ def parse_rules(text: str, *, path: str = "<rules>", data: bytes | None = None) 
     )
 
 
-def load_rules(path: str | Path, catalogue: CatalogueLike | None = None) -> RuleSet:
+def load_rules(path: str | Path, catalogue: Catalogue | None = None) -> RuleSet:
     """Read and parse a rule file (UTF-8); check it against ``catalogue`` when given."""
     path = Path(path)
     try:
@@ -645,7 +626,7 @@ def _walk(condition: Condition) -> Iterable[Condition]:
         yield from _walk(condition.part)
 
 
-def check_against_catalogue(rules: RuleSet, catalogue: CatalogueLike) -> None:
+def check_against_catalogue(rules: RuleSet, catalogue: Catalogue) -> None:
     """Every code a rule uses must be in the catalogue, and each condition must fit its
     value type (categories for ``in``, counts for ``min``/``max``, dates for periods)."""
     specs = {s.code: s for s in catalogue.signals}

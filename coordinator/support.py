@@ -18,31 +18,13 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from coordinator.rules import Child, Evidence, RuleError, RuleSet
-
-
-class SignalLike(Protocol):
-    token: str
-    body: str
-    ref: str
-    code: str
-    value: bool | str | int
-
-
-class TableLike(Protocol):
-    """What the support list needs of ``coordinator.signals.SignalTable``."""
-
-    catalogue: Any
-    tokens: list[tuple[str, str, str]]
-    signals: Sequence[Any]
-    failures: list[tuple[str, str, str]]
-
+from coordinator.signals import SignalTable
 
 CSV_HEADERS = ("トークン", "該当した規則", "根拠となった信号", "照会先（機関: 参照番号）")
 """Column headers of the support list CSV (for the coordinator's Excel)."""
@@ -181,7 +163,7 @@ class SupportList:
         }
 
 
-def children_of(table: TableLike) -> list[Child]:
+def children_of(table: SignalTable) -> list[Child]:
     """Group the token table and the signals by token, in sorted token order."""
     bodies: dict[str, set[str]] = defaultdict(set)
     for token, body, _ref in table.tokens:
@@ -199,7 +181,7 @@ def children_of(table: TableLike) -> list[Child]:
     ]
 
 
-def build_support_list(table: TableLike, rules: RuleSet, today: date) -> SupportList:
+def build_support_list(table: SignalTable, rules: RuleSet, today: date) -> SupportList:
     """Apply ``rules`` to every token of ``table``; return the tokens some rule lists.
 
     Raises:
@@ -243,7 +225,7 @@ def build_support_list(table: TableLike, rules: RuleSet, today: date) -> Support
         if matches:
             per_body = {b: tuple(sorted(r)) for b, r in sorted(refs[child.token].items())}
             rows.append(SupportRow(child.token, tuple(matches), per_body))
-    labels = {s.code: s.label for s in table.catalogue.signals if hasattr(s, "label")}
+    labels = {s.code: s.label for s in table.catalogue.signals}
     return SupportList(
         rows=rows,
         counts=counts,

@@ -301,13 +301,13 @@ def _signals_job(
     fingerprint = fingerprint_of(public_key_raw(public))
     if key_fingerprint is not None:
         if normalise_fingerprint(key_fingerprint) != fingerprint:
-            raise typer.BadParameter(
+            raise SignalSealError(
                 f"the coordinator key's fingerprint is {fingerprint}, not "
                 f"{normalise_fingerprint(key_fingerprint)}: do not encrypt to it; "
                 "call the coordinator"
             )
     elif coordinator_key is None:
-        raise typer.BadParameter(
+        raise SignalSealError(
             f"the key fetched from the server has fingerprint {fingerprint}; confirm it with "
             "the coordinator by phone and give it with --key-fingerprint"
         )

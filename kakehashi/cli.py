@@ -38,10 +38,12 @@ def _build() -> typer.Typer:
     import kakehashi.coordinator
     import kakehashi.dashboard_cli
     import kakehashi.demo
+    import kakehashi.support_cli
     import server.cli
 
     encoders.cli.register(app)
     kakehashi.coordinator.register(app)
+    kakehashi.support_cli.register(app)
     kakehashi.dashboard_cli.register(app)
     server.cli.register(app)
     kakehashi.demo.register(app)

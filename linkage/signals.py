@@ -324,7 +324,7 @@ def load_catalogue(path: str | Path) -> Catalogue:
             data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise CatalogueError(
-            f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
+            f"{path}: not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}"
         ) from exc
     try:
         return Catalogue.from_dict(data)

@@ -31,7 +31,7 @@ from server.api.routes import (
     review_outcomes,
     runs,
     signals,
-    support_exports,
+    support_audit,
     uploads,
 )
 from server.core import audit
@@ -192,8 +192,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are added directly (not via include_router) so that ``app.routes`` lists every
     # APIRoute with its full path, for the role-matrix test and metrics labels.
     for module in (
-        projects, credentials, uploads, runs, results, signals, audit_log,
-        review_outcomes, coordinator_overview, support_exports,
+        projects, credentials, uploads, runs, results, signals, audit_log, support_audit,
+        review_outcomes, coordinator_overview,
     ):  # fmt: skip
         app.router.routes.extend(module.router.routes)
 

@@ -75,6 +75,7 @@ SIGNALS: tuple[tuple[str, str, str, str, str, str], ...] = (
 )  # fmt: skip
 
 KODOMO_BODY = "kodomo"
+MIN_REGISTERED = 3  # so that the こども家庭センター always has an export
 PLANTED_UNSEEN = "未就園で健診未受診"
 PLANTED_HARDSHIP = "複数の困難があり要対協未登録"
 
@@ -225,6 +226,9 @@ def draw_signals(
     ]
     hardship = set(rng.sample(hardship_candidates, min(target, len(hardship_candidates))))
     registered -= hardship
+    if len(registered) < MIN_REGISTERED:  # a small town still has a few registered cases
+        others = [pid for pid in ordered if pid not in registered | hardship | unseen]
+        registered |= set(rng.sample(others, min(MIN_REGISTERED - len(registered), len(others))))
     for pid in sorted(hardship):
         truth.planted.append(
             PlantedChild(

@@ -18,6 +18,7 @@ SUBCOMMANDS = [
     ["results"],
     ["resolve"],
     ["demo"],
+    ["support"],
 ]
 
 

@@ -18,6 +18,7 @@ must name 127.0.0.1 or localhost on our port (DNS rebinding); every response car
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hmac
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -624,8 +625,6 @@ class Dashboard:
         )
 
     async def support_export(self, request: Request, session: Session, form: dict) -> Response:
-        from coordinator.support import SupportList
-
         if self.config.key_file is None or self.config.rules_file is None:
             return RedirectResponse("/support", status_code=303)
         f = self._filters(form)
@@ -635,29 +634,12 @@ class Dashboard:
             self.flash_error(session, exc)
             return RedirectResponse("/support", status_code=303)
         rows = self._filtered(table, rules, support, f)
-        part = SupportList(
-            rows=rows,
-            counts=support.counts,
-            rules_sha256=support.rules_sha256,
-            rules_path=support.rules_path,
-            catalogue_version=support.catalogue_version,
-            reference_date=support.reference_date,
-            tokens_screened=support.tokens_screened,
-            failures=support.failures,
-            labels=support.labels,
-        )
+        part = dataclasses.replace(support, rows=rows)  # the filtered rows, same facts
         # The export is recorded on the server before the file is handed out: no record,
         # no file. Only the facts of the list travel, never its content.
         try:
             await self.api(
-                session,
-                "POST",
-                f"/projects/{self.pid}/support/exports",
-                {
-                    **part.audit_summary(),
-                    "filtered": any(f.values()),
-                    "screened": support.tokens_screened,
-                },
+                session, "POST", f"/projects/{self.pid}/support-lists", part.audit_summary()
             )
         except ApiError as exc:
             self.flash_error(session, exc)

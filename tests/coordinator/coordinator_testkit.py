@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from coordinator.signals import DecryptedSignal, SignalTable
+from linkage.signals import Catalogue
 
 CATALOGUE_DICT: dict[str, Any] = {
     "version": 3,
@@ -76,58 +78,21 @@ CATALOGUE_DICT: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class Spec:
-    code: str
-    label: str
-    body: str
-    value_type: str
-    purpose: str
-    categories: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    version: int
-    signals: tuple[Spec, ...]
-
-
-def catalogue(data: dict[str, Any] | None = None) -> Any:
+def catalogue(data: dict[str, Any] | None = None) -> Catalogue:
     """The test catalogue as the coordinator would hold it."""
-    data = data or CATALOGUE_DICT
-    specs = tuple(
-        Spec(**{**s, "categories": tuple(s.get("categories", ()))}) for s in data["signals"]
-    )
-    return Catalogue(data["version"], specs)
+    return Catalogue.from_dict(data or CATALOGUE_DICT)
 
 
-@dataclass(frozen=True)
-class Signal:
-    token: str
-    body: str
-    ref: str
-    code: str
-    value: bool | str | int
-
-
-@dataclass
-class Table:
-    catalogue: Any
-    tokens: list[tuple[str, str, str]] = field(default_factory=list)
-    signals: list[Signal] = field(default_factory=list)
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-def table(children: dict[str, dict[str, dict[str, bool | str | int]]]) -> Any:
+def table(children: dict[str, dict[str, dict[str, bool | str | int]]]) -> SignalTable:
     """``{token: {body: {code: value}}}`` -> a signal table; refs are ``<token>-<body>``.
 
     Every body present for a child gets a record, with or without signals.
     """
-    out = Table(catalogue())
+    out = SignalTable(catalogue(), [], [], [])
     for token, bodies in children.items():
         for body, signals in bodies.items():
             ref = f"{token}-{body}"
             out.tokens.append((token, body, ref))
             for code, value in signals.items():
-                out.signals.append(Signal(token, body, ref, code, value))
+                out.signals.append(DecryptedSignal(token, body, ref, code, value))
     return out

@@ -228,11 +228,11 @@ def test_audit_log_shows_the_export_and_filters(tab: Watched, artifacts: Path) -
     assert "改ざんは見つかりませんでした" in page.inner_text("section.chain")
     shot(tab, artifacts, "6-audit")
     tab_through(tab, "audit")
-    page.select_option("#a-action", "support.export")
+    page.select_option("#a-action", "support_list.made")
     page.click("form.filters button[type=submit]")
     page.wait_for_url("**/audit?**")
     cells = page.locator("table.audit tbody td:nth-child(4)").all_inner_texts()
-    assert cells and set(cells) == {"支援候補リストの書き出し"}
+    assert cells and set(cells) == {"支援候補リストの作成・書き出し"}
     detail = page.inner_text("table.audit tbody")
     assert "listed=" in detail and "rules_sha256=" in detail
     page.select_option("#a-action", "review.outcome")

@@ -33,7 +33,14 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/projects/{pid}/review/outcomes"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/review/outcomes"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/overview"): {"coordinator"},
-    ("POST", "/api/v1/projects/{pid}/support/exports"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/support-lists"): {"coordinator"},
+    ("PUT", "/api/v1/projects/{pid}/signals/catalogue"): {"coordinator"},
+    ("GET", "/api/v1/projects/{pid}/signals/catalogue"): {"coordinator", "body"},
+    ("PUT", "/api/v1/projects/{pid}/signals/key"): {"coordinator"},
+    ("GET", "/api/v1/projects/{pid}/signals/key"): {"coordinator", "body"},
+    ("POST", "/api/v1/projects/{pid}/signals"): {"body"},
+    ("GET", "/api/v1/projects/{pid}/signals/status"): {"coordinator"},
+    ("GET", "/api/v1/projects/{pid}/signals/rows"): {"coordinator"},
 }
 ROLES = ("operator", "coordinator", "body")
 

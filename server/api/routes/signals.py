@@ -26,7 +26,6 @@ import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -162,12 +161,12 @@ def set_catalogue(
     Setting the same signals again changes nothing. Every change is audited (version,
     digest, codes).
     """
-    try:
-        catalogue = Catalogue.from_dict(payload)
-    except CatalogueError as exc:
-        raise Problem(422, "Invalid catalogue", str(exc), "invalid-catalogue") from exc
     with session.begin():
         project = project_for(session, principal, pid, lock=True)
+        try:
+            catalogue = Catalogue.from_dict(payload)
+        except CatalogueError as exc:
+            raise Problem(422, "Invalid catalogue", str(exc), "invalid-catalogue") from exc
         unknown = sorted({s.body for s in catalogue.signals} - set(project.bodies))
         if unknown:
             raise Problem(
@@ -226,15 +225,30 @@ def get_catalogue(
 # -- coordinator key -------------------------------------------------------------------------
 
 
-class KeyIn(BaseModel):
-    public_key: str = Field(
-        min_length=40, max_length=64, description="base64 of the 32 raw bytes of an X25519 key"
-    )
-
-
-@router.put("/projects/{pid}/signals/key")
+@router.put(
+    "/projects/{pid}/signals/key",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "public_key": {
+                                "type": "string",
+                                "description": "base64 of the 32 raw bytes of an X25519 key",
+                            }
+                        },
+                        "required": ["public_key"],
+                    }
+                }
+            },
+            "required": True,
+        }
+    },
+)
 def set_key(
-    pid: str, payload: KeyIn, principal: Coordinator, session: SessionDep
+    pid: str, payload: dict[str, Any], principal: Coordinator, session: SessionDep
 ) -> dict[str, Any]:
     """Set the coordinator's public key, or rotate to a new one (the next key version).
 
@@ -242,8 +256,15 @@ def set_key(
     no longer served: ``GET …/signals/status`` lists the bodies that must re-upload. Only
     public keys are accepted; the server never holds a private key.
     """
+    project_for(session, principal, pid)
+    session.rollback()  # end the read; the change below runs in its own transaction
+    text = payload.get("public_key")
+    if not isinstance(text, str) or len(text) > 64:
+        raise Problem(
+            422, "Invalid key", "public_key (base64 of 32 bytes) is required", "invalid-key"
+        )
     try:
-        raw = base64.b64decode(payload.public_key, validate=True)
+        raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise Problem(422, "Invalid key", "public_key is not base64", "invalid-key") from exc
     if len(raw) != 32 or raw == bytes(32):

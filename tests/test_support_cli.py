@@ -1,0 +1,77 @@
+"""``kakehashi support``: errors are one clear line (file, line, rule), before any network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kakehashi.cli import main
+
+NOWHERE = "http://127.0.0.1:9"
+
+
+def run(args: list[object]) -> int:
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+@pytest.fixture
+def key_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KAKEHASHI_KEY_PASSPHRASE", "correct horse")
+    assert run(["keys", "new", "--out", tmp_path / "keys"]) == 0
+    return tmp_path / "keys" / "coordinator.key.pem"
+
+
+def _support(tmp_path: Path, rules: Path, key: Path) -> list[object]:
+    credential = tmp_path / "c.credential"
+    credential.write_text("x" * 40)
+    return [
+        "support", "--rules", rules, "--key", key, "--server", NOWHERE, "--project", "p",
+        "--credential", credential, "--out", tmp_path / "list.csv",
+    ]  # fmt: skip
+
+
+def test_rule_error_names_file_line_and_rule(
+    tmp_path: Path, key_pair: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[rules]\ntitle = "t"\n\n[[rule]]\nname = "重み付き"\ndescription = "d"\n'
+        'purpose = "p"\nsignal = "a"\nweight = 0.5\n',
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert run(_support(tmp_path, rules, key_pair)) == 2
+    err = capsys.readouterr().err
+    assert f"{rules}:9: rule '重み付き':" in err and "weight" in err
+    assert not (tmp_path / "list.csv").exists()
+
+
+def test_wrong_passphrase_is_a_clear_error(
+    tmp_path: Path, key_pair: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    rules = Path(__file__).resolve().parents[1] / "docs/ja/examples/rules_fukusu_konnan.toml"
+    monkeypatch.setenv("KAKEHASHI_KEY_PASSPHRASE", "wrong")
+    capsys.readouterr()
+    assert run(_support(tmp_path, rules, key_pair)) == 2
+    err = capsys.readouterr().err.lower()
+    assert "passphrase" in err
+    assert not (tmp_path / "list.csv").exists()
+
+
+def test_missing_key_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    rules = Path(__file__).resolve().parents[1] / "docs/ja/examples/rules_fukusu_konnan.toml"
+    monkeypatch.setenv("KAKEHASHI_KEY_PASSPHRASE", "x")
+    assert run(_support(tmp_path, rules, tmp_path / "nope.key.pem")) == 2
+    assert "nope.key.pem" in capsys.readouterr().err
+
+
+def test_output_must_be_csv_or_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = _support(tmp_path, tmp_path / "r.toml", tmp_path / "k.pem")
+    args[-1] = tmp_path / "list.xlsx"
+    assert run(args) == 2
+    assert ".csv or .json" in capsys.readouterr().err
