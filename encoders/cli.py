@@ -175,6 +175,10 @@ def encode(
     overrides = _parse_overrides(column or [])
     if check:
         _check(input_path, encoding, sheet, columns, overrides)
+        if signals is not None:
+            _check_signals(
+                input_path, encoding, sheet, signals, catalogue, project, server, credential
+            )
         return
     if secret is None:
         raise typer.BadParameter("--secret is required (make one with `kakehashi secret new`)")
@@ -233,6 +237,55 @@ def encode(
         f"  schema {the_schema.name} {the_schema.schema_id[:12]}…, "
         f"secret fingerprint {fingerprint(secret_bytes)}"
     )
+
+
+def _fetch_catalogue(
+    catalogue: Path | None, project: str | None, server: str | None, credential: Path | None
+):
+    """The catalogue from a file, or from the server with the body's credential."""
+    from linkage.signals import Catalogue, load_catalogue
+
+    if catalogue is not None:
+        return load_catalogue(catalogue)
+    if not project or not server or credential is None:
+        raise typer.BadParameter(
+            "--signals needs --catalogue FILE, or --server, --project and --credential "
+            "to fetch the catalogue"
+        )
+    from apiclient import ApiClient, read_credential
+
+    with ApiClient(server, read_credential(credential)) as client:
+        return Catalogue.from_dict(client.signal_catalogue(project))
+
+
+def _check_signals(
+    input_path: Path,
+    encoding: str | None,
+    sheet: str | None,
+    signal_map: Path,
+    catalogue: Path | None,
+    project: str | None,
+    server: str | None,
+    credential: Path | None,
+) -> None:
+    """``--check --signals``: validate the mapped signal cells; nothing is encrypted."""
+    from collections import Counter
+
+    from encoders.signals import load_signal_map, read_signal_values
+
+    the_catalogue = _fetch_catalogue(catalogue, project, server, credential)
+    mapped = load_signal_map(signal_map, the_catalogue)
+    values, issues = read_signal_values(mapped, input_path, encoding=encoding, sheet=sheet)
+    counts = Counter(code for found in values.values() for code in found)
+    out.print(f"signals (catalogue version {the_catalogue.version}, body {mapped.body}):")
+    for m in mapped.signals:
+        out.print(
+            f"  {m.column} → {m.spec.code} ({m.spec.label}, {m.spec.value_type}): "
+            f"{counts[m.spec.code]} rows with a value"
+        )
+    out.print(f"{len(issues)} signal value(s) not valid")
+    for issue in issues[:20]:
+        out.print(f"  row {issue.row}, column {issue.column}: {issue.severity}: {issue.reason}")
 
 
 def _signals_job(

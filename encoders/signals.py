@@ -199,6 +199,42 @@ def load_signal_map(path: str | Path, catalogue: Catalogue) -> SignalMap:
     return SignalMap(body=body, signals=tuple(mapped))
 
 
+def read_signal_values(
+    signal_map: SignalMap, input_path: Path, *, encoding: str | None, sheet: str | None
+) -> tuple[dict[int, dict[str, SignalValue]], list[RowIssue]]:
+    """The mapped columns' typed values by row number (rows with a value only), and a
+    row-level issue (severity error: file row, column header, reason) for each bad cell."""
+    values: dict[int, dict[str, SignalValue]] = {}
+    issues: list[RowIssue] = []
+    with open_table(input_path, encoding=encoding, sheet=sheet) as table:
+        position = {header_key(h): i for i, h in enumerate(table.headers)}
+        index: list[tuple[MappedSignal, int]] = []
+        for m in signal_map.signals:
+            i = position.get(header_key(m.column))
+            if i is None:
+                raise InputError(
+                    input_path.name,
+                    None,
+                    m.column,
+                    f"column for signal {m.spec.code} not found; headers are: "
+                    + ", ".join(table.headers),
+                )
+            index.append((m, i))
+        for number, cells in table:
+            found: dict[str, SignalValue] = {}
+            for m, i in index:
+                try:
+                    value = m.convert(cells[i])
+                except ValueError as exc:
+                    issues.append(RowIssue(number, table.headers[i], "error", str(exc)))
+                    continue
+                if value is not None:
+                    found[m.spec.code] = value
+            if found:
+                values[number] = found
+    return values, issues
+
+
 class SignalsJob:
     """Seal one export's signals into ``<export>.signals.json`` next to its encodings."""
 
@@ -234,33 +270,9 @@ class SignalsJob:
         self, input_path: Path, *, encoding: str | None, sheet: str | None
     ) -> list[RowIssue]:
         """Read the mapped columns; return row-level issues (severity error) for bad cells."""
-        issues: list[RowIssue] = []
-        with open_table(input_path, encoding=encoding, sheet=sheet) as table:
-            position = {header_key(h): i for i, h in enumerate(table.headers)}
-            index: list[tuple[MappedSignal, int]] = []
-            for m in self.map.signals:
-                i = position.get(header_key(m.column))
-                if i is None:
-                    raise InputError(
-                        input_path.name,
-                        None,
-                        m.column,
-                        f"column for signal {m.spec.code} not found; headers are: "
-                        + ", ".join(table.headers),
-                    )
-                index.append((m, i))
-            for number, cells in table:
-                found: dict[str, SignalValue] = {}
-                for m, i in index:
-                    try:
-                        value = m.convert(cells[i])
-                    except ValueError as exc:
-                        issues.append(RowIssue(number, table.headers[i], "error", str(exc)))
-                        continue
-                    if value is not None:
-                        found[m.spec.code] = value
-                if found:
-                    self._values[number] = found
+        self._values, issues = read_signal_values(
+            self.map, input_path, encoding=encoding, sheet=sheet
+        )
         return issues
 
     # -- pass 2: seal under the refs the encoder gives ------------------------------------

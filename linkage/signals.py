@@ -33,6 +33,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -335,6 +336,7 @@ def load_catalogue(path: str | Path) -> Catalogue:
 # -- keys -------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=64)
 def key_fingerprint(public_key_raw: bytes) -> str:
     """Phone-readable fingerprint of a coordinator public key (raw 32 bytes), 96 bits:
     e.g. ``7F3A-91C2-0B5D-E844-12AB-CD34``."""
@@ -383,6 +385,11 @@ def public_key_from_raw(raw: bytes) -> Any:
 
 def payload_size(specs: Sequence[SignalSpec]) -> int:
     """Padded plaintext size for a declared code set: 2 + the largest JSON, rounded to 16."""
+    return _payload_size(tuple(specs))
+
+
+@lru_cache(maxsize=256)
+def _payload_size(specs: tuple[SignalSpec, ...]) -> int:
     largest = 2 + sum(s.max_json_bytes() for s in specs) + max(len(specs) - 1, 0)
     return ((2 + largest + 15) // 16) * 16
 
@@ -461,11 +468,11 @@ class SealContext:
                 f"signal(s) not in catalogue version {self.catalogue.version}: {missing}"
             )
 
-    @property
+    @cached_property
     def specs(self) -> tuple[SignalSpec, ...]:
         return tuple(cast(SignalSpec, self.catalogue.spec(c)) for c in self.codes)
 
-    @property
+    @cached_property
     def ciphertext_size(self) -> int:
         return ciphertext_size(self.specs)
 
@@ -487,6 +494,7 @@ class SealContext:
         ).encode()
 
 
+@lru_cache(maxsize=1)
 def _suite() -> Any:
     from cryptography.hazmat.primitives import hpke
 

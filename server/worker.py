@@ -22,6 +22,7 @@ from linkage.errors import LinkageError
 from server.core import audit
 from server.core.config import Settings
 from server.db.models import LinkEvent, Project, ReviewOutcome, Run, TokenRow, Upload, utcnow
+from server.signals_store import delete_signals_before
 from server.storage import read_records, refs_to_hex
 
 _log = logging.getLogger("kakehashi.server.worker")
@@ -104,6 +105,14 @@ class Worker:
             return 0
         cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
         with self.factory() as session, session.begin():
+            for pid, n in delete_signals_before(session, cutoff).items():
+                audit.append(
+                    session,
+                    actor="system",
+                    action="signals.deleted.retention",
+                    project_id=pid,
+                    detail={"uploads": n, "retention_days": self.settings.retention_days},
+                )
             old = list(session.execute(select(Upload).where(Upload.created_at < cutoff)).scalars())
             if not old:
                 return 0

@@ -164,3 +164,59 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="column 受診状況: column for signal mijushin not found"):
         run(tmp_path, [["", "", "", ""]] * 3, text)
     assert not (tmp_path / "x.kkh").exists()
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "ja" / "examples"
+
+
+def test_the_japanese_guide_example_behaves_as_documented(tmp_path: Path) -> None:
+    """docs/ja/07-signals-encode.md: the example export has one bad date (row 5)."""
+    from linkage.signals import load_catalogue
+
+    catalogue = load_catalogue(EXAMPLES / "catalogue_sample.toml")
+    signals = SignalsJob(
+        load_signal_map(EXAMPLES / "boshi_signals.toml", catalogue),
+        project_id="f79e4c65d74821209043e44ae074abd9",
+        catalogue=catalogue,
+        public_key=KEY.public_key(),
+        key_fingerprint=FP,
+        output=tmp_path / "boshi.signals.json",
+    )
+    with pytest.raises(SignalValuesInvalid, match="1 signal value"):
+        encode_file(
+            EXAMPLES / "boshi_signals_sample.csv",
+            output=tmp_path / "boshi.kkh",
+            keys_output=tmp_path / "boshi.keys.csv",
+            schema=default_schema(),
+            secret=b"s" * 32,
+            signals=signals,
+        )
+    report = (tmp_path / "boshi.kkh.report.csv").read_text(encoding="utf-8-sig")
+    assert report.splitlines()[1:] == [
+        "5,最終受診日,error,last_checkup: not a date (impossible date)"
+    ]
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('body = "母子保健"\n[signals.choki_kesseki]\ncolumn = "欠席"\n', "utf-8")
+    with pytest.raises(InputError) as info:
+        load_signal_map(wrong, catalogue)
+    assert str(info.value) == (
+        "wrong.toml: [signals.choki_kesseki]: signal 'choki_kesseki' may be sent by 学校 only"
+    )
+
+
+def test_check_dry_run_reports_signal_values(capsys: pytest.CaptureFixture[str]) -> None:
+    from kakehashi.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(
+        [
+            "encode", str(EXAMPLES / "boshi_signals_sample.csv"), "--check",
+            "--signals", str(EXAMPLES / "boshi_signals.toml"),
+            "--catalogue", str(EXAMPLES / "catalogue_sample.toml"),
+        ]
+        )  # fmt: skip
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert "健診受診 → kenshin_mijushin (乳幼児健診未受診, flag): 3 rows with a value" in shown
+    assert "row 5, column 最終受診日: error: last_checkup: not a date (impossible date)" in shown
+    assert not (EXAMPLES / "boshi_signals_sample.signals.json").exists()

@@ -12,6 +12,7 @@ import base64
 import csv
 import json
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def _export(path: Path, prefix: str, extra_header: list[str], extra: dict[str, A
 class Project:
     """A project with a catalogue and key, both bodies encoded and uploaded, one run done."""
 
-    def __init__(self, live: LiveServer, tmp: Path) -> None:
+    def __init__(self, live: LiveServer, tmp: Path, *, run: bool = True) -> None:
         self.live, self.tmp = live, tmp
         tmp.mkdir(parents=True, exist_ok=True)
         created = live.new_project(bodies=BODIES)
@@ -99,11 +100,13 @@ class Project:
             "学校": _export(tmp / "gakko.csv", "S", ["欠席日数"], SCHOOL),
         }
         self.maps = {"母子保健": MAP_HEALTH, "学校": MAP_SCHOOL}
+        encoded = {body: self.encode(body) for body in BODIES}  # encode first, upload at once
         for body in BODIES:
-            self.encode_and_upload(body)
-        with self.client() as c:
-            run = c.start_run(self.pid)
-            assert c.wait_run(self.pid, run["run_id"], timeout=120)["status"] == "done"
+            self.upload(body, *encoded[body])
+        if run:
+            with self.client() as c:
+                started = c.start_run(self.pid)
+                assert c.wait_run(self.pid, started["run_id"], timeout=120)["status"] == "done"
 
     @staticmethod
     def public_b64(key: Any) -> str:
@@ -137,7 +140,9 @@ class Project:
         return folder / "enc.kkh", folder / "keys.csv", folder / "enc.signals.json"
 
     def encode_and_upload(self, body: str) -> None:
-        enc, keys, sealed = self.encode(body)
+        self.upload(body, *self.encode(body))
+
+    def upload(self, body: str, enc: Path, keys: Path, sealed: Path) -> None:
         setattr(self, f"keys_{'health' if body == '母子保健' else 'school'}", read_keys(keys))
         with self.client(body) as c:
             c.upload(self.pid, enc)
@@ -370,3 +375,43 @@ def test_catalogue_versions_are_audited_and_bodies_checked(
         entries = c.get_json(f"/projects/{pid}/audit")["entries"]
     sets = [e["detail"] for e in entries if e["action"] == "signals.catalogue.set"]
     assert [(d["version"], d["previous"]) for d in sets] == [(1, None), (2, 1)]
+
+
+def test_closing_the_project_deletes_its_ciphertexts(live: LiveServer, tmp_path: Path) -> None:
+    project = Project(live, tmp_path, run=False)
+    assert len(_stored(live, project.pid, "母子保健")) == len(PEOPLE)
+    with project.client() as c:
+        c.post_json(f"/projects/{project.pid}/close")
+        entries = c.get_json(f"/projects/{project.pid}/audit")["entries"]
+    assert _stored(live, project.pid, "母子保健") == _stored(live, project.pid, "学校") == []
+    closed = [e["detail"] for e in entries if e["action"] == "encodings.deleted.close"]
+    assert closed[-1]["signal_rows"] == 2 * len(PEOPLE)
+
+
+def test_retention_deletes_old_ciphertexts(make_live: Any, tmp_path: Path) -> None:
+    live = make_live(retention_days=2 / 86400)  # two seconds
+    project = Project(live, tmp_path, run=False)
+    deadline = time.monotonic() + 60
+    while _stored(live, project.pid, "母子保健") or _stored(live, project.pid, "学校"):
+        assert time.monotonic() < deadline, "retention did not delete the signals"
+        time.sleep(0.2)
+    with project.client() as c:
+        entries = c.get_json(f"/projects/{project.pid}/audit")["entries"]
+        status = c.signal_status(project.pid)
+    deleted = [e["detail"] for e in entries if e["action"] == "signals.deleted.retention"]
+    assert sum(d["uploads"] for d in deleted) == 2
+    assert all(b["uploads"] == [] and b["must_upload"] for b in status["bodies"])
+
+
+def test_new_encodings_without_signals_make_the_old_signals_stale(
+    live: LiveServer, tmp_path: Path
+) -> None:
+    project = Project(live, tmp_path, run=False)
+    enc, _, _ = project.encode("学校")
+    with project.client("学校") as c:
+        c.upload(project.pid, enc)  # the encodings only: new refs, old signals no longer fit
+    with project.client() as c:
+        status = {b["body"]: b for b in c.signal_status(project.pid)["bodies"]}
+    assert not status["母子保健"]["must_upload"]
+    assert status["学校"]["must_upload"]
+    assert "encodings were replaced after these signals" in status["学校"]["reason"]

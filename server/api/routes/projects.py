@@ -22,12 +22,12 @@ from server.api.deps import (
     audit_note,
     project_for,
 )
-from server.api.routes.signals import delete_project_signals
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
 from server.credentials import issue
 from server.db.models import Project, Upload, utcnow
+from server.signals_store import delete_project_signals
 from server.worker import delete_encodings
 
 router = APIRouter(prefix=API_PREFIX, tags=["projects"])

@@ -69,6 +69,7 @@ from server.storage import read_records, refs_to_hex
 
 router = APIRouter(prefix=API_PREFIX, tags=["signals"])
 _log = logging.getLogger("kakehashi.server.signals")
+SIGNALS_MAX_BYTES = 256 * 1024**2  # a signals file is parsed in memory: ~1.5 M records
 ALGORITHM = "HPKE base mode: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-256-GCM"
 
 
@@ -124,8 +125,14 @@ def _stale_reason(
     current: Catalogue | None,
     key: CoordinatorKey | None,
     catalogues: dict[int, Catalogue],
+    encodings_since: dict[str, Any],
 ) -> str | None:
     """Why an upload's ciphertexts are no longer served (None while they are current)."""
+    since = encodings_since.get(upload.body)
+    if since is None:
+        return "the body has no encodings on the server"
+    if upload.created_at < since:
+        return "the body's encodings were replaced after these signals were uploaded"
     if key is None or upload.key_version != key.version:
         now = key.version if key is not None else "none"
         return f"sealed to coordinator key version {upload.key_version}; current is {now}"
@@ -139,6 +146,17 @@ def _stale_reason(
         if old is not None and old.spec(code) != spec:
             return f"signal {code} changed in catalogue version {current.version}"
     return None
+
+
+def _encodings_since(session: Session, pid: str) -> dict[str, Any]:
+    """Per body, when its current encodings began (its oldest stored upload)."""
+    return dict(
+        session.execute(
+            select(Upload.body, func.min(Upload.created_at))
+            .where(Upload.project_id == pid)
+            .group_by(Upload.body)
+        ).all()
+    )
 
 
 def _catalogues(session: Session, pid: str) -> dict[int, Catalogue]:
@@ -582,27 +600,24 @@ async def upload_signals(
     """
     with factory() as session:
         project_for(session, principal, pid)
+    limit = min(settings.max_upload_bytes, SIGNALS_MAX_BYTES)
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
+    if declared and declared.isdigit() and int(declared) > limit:
         raise Problem(
-            413,
-            "Upload too large",
-            f"the upload exceeds the limit of {settings.max_upload_bytes} bytes",
+            413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
             "upload-too-large",
-        )
+        )  # fmt: skip
     chunks: list[bytes] = []
     size = 0
     digest = hashlib.sha256()
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if size > settings.max_upload_bytes:
+            if size > limit:
                 raise Problem(
-                    413,
-                    "Upload too large",
-                    f"the upload exceeds the limit of {settings.max_upload_bytes} bytes",
+                    413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
                     "upload-too-large",
-                )
+                )  # fmt: skip
             digest.update(chunk)
             chunks.append(chunk)
     except ClientDisconnect as exc:
@@ -640,6 +655,7 @@ def signal_status(pid: str, principal: Coordinator, session: SessionDep) -> dict
     """Per body: its stored signal uploads and whether it must upload (again), and why."""
     project = project_for(session, principal, pid)
     catalogues = _catalogues(session, pid)
+    since = _encodings_since(session, pid)
     current = catalogues[max(catalogues)] if catalogues else None
     key = session.execute(
         select(CoordinatorKey)
@@ -660,7 +676,7 @@ def signal_status(pid: str, principal: Coordinator, session: SessionDep) -> dict
         mine = [u for u in uploads if u.body == body]
         views = []
         for u in mine:
-            reason = _stale_reason(u, current, key, catalogues)
+            reason = _stale_reason(u, current, key, catalogues, since)
             views.append(
                 {
                     "upload_id": u.id,
@@ -717,6 +733,7 @@ def signal_rows(
     if run is None:
         raise Problem(404, "No results", "no run of this project has finished yet", "no-results")
     catalogues = _catalogues(session, pid)
+    since = _encodings_since(session, pid)
     if not catalogues:
         raise Problem(404, "No catalogue", "the project has no signal catalogue", "no-catalogue")
     current = catalogues[max(catalogues)]
@@ -727,7 +744,7 @@ def signal_rows(
     served: dict[str, dict[str, Any]] = {}
     stale: list[dict[str, Any]] = []
     for u in uploads:
-        reason = _stale_reason(u, current, key, catalogues)
+        reason = _stale_reason(u, current, key, catalogues, since)
         if reason is None:
             served[u.id] = {
                 "body": u.body,
@@ -781,13 +798,3 @@ def signal_rows(
         "columns": ["token", "body", "ref", "upload_id", "ciphertext"],
         "rows": rows,
     }
-
-
-def delete_project_signals(session: Session, pid: str) -> int:
-    """Delete a project's stored ciphertexts and signal uploads (on close); return rows."""
-    n = session.execute(
-        select(func.count()).select_from(SignalRow).where(SignalRow.project_id == pid)
-    ).scalar_one()
-    session.execute(delete(SignalRow).where(SignalRow.project_id == pid))
-    session.execute(delete(SignalUpload).where(SignalUpload.project_id == pid))
-    return int(n)
