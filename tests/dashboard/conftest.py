@@ -104,7 +104,7 @@ def browser() -> Iterator[Any]:
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    args = ["--lang=ja-JP"] + (["--no-sandbox"] if os.geteuid() == 0 else [])
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
         try:
