@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LiveDashboard
+from dashboard_testkit import LiveDashboard
 from demo_project import DemoProject
 
 FOCUSABLE = (

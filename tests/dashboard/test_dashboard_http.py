@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import LiveDashboard, config_for, start_dashboard
+from dashboard_testkit import LiveDashboard, config_for, start_dashboard
 from demo_project import DemoProject
 
 from apiclient import ApiClient
