@@ -116,3 +116,14 @@ def test_audit_check_matches_the_server_hash_and_finds_tampering() -> None:
     assert not check_entries(relinked, "p").ok
     assert not check_entries(list(reversed(entries)), "p").ok
     assert np.all([e["seq"] for e in entries] == [1, 2, 4])
+
+
+def test_errors_in_plain_japanese_keep_unknown_messages() -> None:
+    from coordinator.dashboard.words import plain
+
+    said = plain("a run needs encodings from at least two bodies; 1 uploaded")
+    assert said.startswith("照合には 2 つ以上の機関のデータが必要です（今は 1 機関）")
+    assert plain("server refused the request (409): run abc is still queued or running") == (
+        "前の照合がまだ終わっていません。"
+    )
+    assert plain("something new went wrong") == "something new went wrong"

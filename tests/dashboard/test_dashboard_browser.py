@@ -173,6 +173,25 @@ def test_summary(tab: Watched, artifacts: Path) -> None:
     tab.clean("summary")
 
 
+def test_cancel_button(tab: Watched) -> None:
+    """Start a second run and press its cancel button: it is cancelled, or (when the run
+    was quicker than the click) the page says in plain words that it had already ended."""
+    page = tab.page
+    page.goto("/runs")
+    page.click("#start-run")
+    page.wait_for_url("**/runs")
+    cancel = page.get_by_role("button", name="取り消す")
+    if cancel.count():
+        cancel.first.click()
+        page.wait_for_url("**/runs")
+        text = page.inner_text("main")
+        assert "取り消しを依頼しました" in text or "この照合はすでに終わっています" in text
+    page.wait_for_selector("#progress >> text=実行中の照合はありません", timeout=180_000)
+    statuses = page.locator("table >> nth=1").locator("tbody tr td:nth-child(4)").all_inner_texts()
+    assert statuses[0] in ("取り消し", "完了") and statuses[-1] == "完了"
+    tab.clean("cancel")
+
+
 def test_record_a_review_outcome(tab: Watched, artifacts: Path) -> None:
     page = tab.page
     page.goto("/review")
