@@ -522,13 +522,12 @@ class Dashboard:
             self.flash(session, "error", "確認結果（同一人物・別人・確認できず）を選んでください。")
             return RedirectResponse(f"/review#g-{token[:8]}", status_code=303)
         tokens = [token] + ([form["with_token"]] if form.get("with_token") else [])
+        body: dict[str, Any] = {"outcome": outcome, "tokens": tokens}
+        chosen = {k: v for k, v in form.items() if k.startswith("part-")}
+        if outcome == "split" and chosen and len(tokens) == 1:
+            body["parts"] = self._parts(session, token, chosen)
         try:
-            await self.api(
-                session,
-                "POST",
-                f"/projects/{self.pid}/review/outcomes",
-                {"outcome": outcome, "tokens": tokens},
-            )
+            await self.api(session, "POST", f"/projects/{self.pid}/review/outcomes", body)
             self.flash(
                 session,
                 "ok",
@@ -538,6 +537,21 @@ class Dashboard:
         except ApiError as exc:
             self.flash_error(session, exc)
         return RedirectResponse("/review", status_code=303)
+
+    @staticmethod
+    def _parts(session: Session, token: str, chosen: dict[str, str]) -> list[list[dict]] | None:
+        """The records of ``token`` grouped by the part number chosen for each (the
+        review page lists them in sorted order as ``part-0``, ``part-1`` …)."""
+        cached = session.cache.get("tokens")
+        if cached is None:
+            return None
+        records = sorted((b, r) for t, b, r in cached[1] if t == token)
+        parts: dict[str, list[dict]] = {}
+        for i, (body, ref) in enumerate(records):
+            parts.setdefault(chosen.get(f"part-{i}", f"own-{i}"), []).append(
+                {"body": body, "ref": ref}
+            )
+        return list(parts.values())
 
     # -- 5 support list ---------------------------------------------------------------------
     async def _support(self, session: Session) -> tuple[Any, Any, Any]:

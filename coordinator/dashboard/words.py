@@ -65,6 +65,7 @@ _ERRORS: list[tuple[re.Pattern[str], str]] = [
         "信号カタログがまだ登録されていません。",
     ),
     (re.compile(r"one record per body"), "同じ機関の記録を 2 件、同一人物にはできません。"),
+    (re.compile(r"at least two non-empty parts"), "分けるときは、2 人以上に分けてください。"),
     (re.compile(r"internal error"), "サーバー内部で問題が起きました。運用者に連絡してください。"),
 ]
 

@@ -127,3 +127,18 @@ def test_errors_in_plain_japanese_keep_unknown_messages() -> None:
         "前の照合がまだ終わっていません。"
     )
     assert plain("something new went wrong") == "something new went wrong"
+
+
+def test_review_split_parts_follow_the_numbers_chosen_per_record() -> None:
+    from coordinator.dashboard.app import Dashboard
+    from coordinator.dashboard.sessions import Session
+
+    session = Session("id", "csrf", 0.0, 0.0)
+    rows = [["t1", "gakko", "r2"], ["t1", "boshi", "r1"], ["t1", "hoiku", "r3"], ["t2", "x", "y"]]
+    session.cache["tokens"] = ("run", rows)
+    # sorted records: boshi r1 (part-0), gakko r2 (part-1), hoiku r3 (part-2)
+    parts = Dashboard._parts(session, "t1", {"part-0": "1", "part-1": "2", "part-2": "1"})
+    assert parts == [
+        [{"body": "boshi", "ref": "r1"}, {"body": "hoiku", "ref": "r3"}],
+        [{"body": "gakko", "ref": "r2"}],
+    ]

@@ -87,7 +87,11 @@ def test_split_outcome_keeps_parts_apart(live: LiveServer) -> None:
         assert token == token_of[("welfare", w_ref)]
         r = c.post(
             f"/api/v1/projects/{pid}/review/outcomes",
-            json={"outcome": "split", "tokens": [token]},
+            json={
+                "outcome": "split",
+                "tokens": [token],
+                "parts": [[{"body": "school", "ref": s_ref}], [{"body": "welfare", "ref": w_ref}]],
+            },
         )
         assert r.status_code == 201, r.text
         _, token_of, _ = _run(c, pid)
