@@ -36,6 +36,9 @@ Conditions (each an inline table):
 * ``{ all = [...] }``, ``{ any = [...] }``, ``{ at_least = 2, of = [...] }``,
   ``{ not = {...} }`` — combinators, nested freely.
 
+``[rules]`` may also hold ``description``, ``version``, ``approved_by``, ``approved_on`` and
+``approval_ref`` (e.g. the ethics committee's approval number); other keys are refused.
+
 A rule holds exactly one top-level condition: one of ``all``, ``any``, ``at_least``+``of``,
 ``not`` or a single condition's keys, beside ``name``, ``description`` and ``purpose``.
 
@@ -60,6 +63,16 @@ _YEARMONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RULE_HEADER = re.compile(r"^\s*\[\[\s*rule\s*\]\]\s*(#.*)?$")
 _TOP_KEYS = {"name", "description", "purpose"}
+_META_KEYS = {
+    "title",
+    "description",
+    "version",
+    "approved_by",
+    "approved_on",
+    "approval_ref",
+    "birth_yearmonth",
+    "reference_date",
+}
 _COMBINATORS = ("all", "any", "at_least", "not")
 _SIGNAL_OPTIONS = {"signal", "in", "min", "max", "from", "until"}
 
@@ -352,6 +365,15 @@ class _Source:
         self.lines = text.splitlines()
         self.headers = [i + 1 for i, line in enumerate(self.lines) if _RULE_HEADER.match(line)]
 
+    def meta_line(self, key: str) -> int | None:
+        """The line of ``key = ...`` before the first ``[[rule]]`` (the [rules] table)."""
+        end = self.headers[0] - 1 if self.headers else len(self.lines)
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        for number in range(1, end + 1):
+            if pattern.match(self.lines[number - 1]):
+                return number
+        return None
+
     def rule_span(self, index: int) -> tuple[int, int]:
         if index >= len(self.headers):
             return (0, 0)
@@ -545,9 +567,22 @@ def parse_rules(text: str, *, path: str = "<rules>", data: bytes | None = None) 
     meta = document.get("rules", {})
     if not isinstance(meta, dict):
         raise RuleError(path, None, None, "[rules] must be a table")
+    unknown = sorted(set(meta) - _META_KEYS)
+    if unknown:
+        raise RuleError(
+            path,
+            source.meta_line(unknown[0]),
+            None,
+            f"unknown key {unknown[0]!r} in [rules] (allowed: {', '.join(sorted(_META_KEYS))})",
+        )
     birth = meta.get("birth_yearmonth")
     if birth is not None and (not isinstance(birth, str) or not birth):
-        raise RuleError(path, None, None, "[rules] birth_yearmonth must be a catalogue code")
+        raise RuleError(
+            path,
+            source.meta_line("birth_yearmonth"),
+            None,
+            "[rules] birth_yearmonth must be a catalogue code",
+        )
     reference = meta.get("reference_date")
     if reference is not None:
         if isinstance(reference, str):
@@ -556,7 +591,12 @@ def parse_rules(text: str, *, path: str = "<rules>", data: bytes | None = None) 
             except ValueError:
                 reference = None
         if not isinstance(reference, date):
-            raise RuleError(path, None, None, "[rules] reference_date must be a date YYYY-MM-DD")
+            raise RuleError(
+                path,
+                source.meta_line("reference_date"),
+                None,
+                "[rules] reference_date must be a date YYYY-MM-DD",
+            )
     entries = document.get("rule", [])
     if not isinstance(entries, list) or not entries:
         raise RuleError(path, None, None, "no rules: add at least one [[rule]] table")

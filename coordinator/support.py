@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,7 +27,14 @@ from typing import Any
 from coordinator.rules import Child, Evidence, RuleError, RuleSet
 from coordinator.signals import SignalTable
 
-CSV_HEADERS = ("トークン", "該当した規則", "根拠となった信号", "照会先（機関: 参照番号）")
+CSV_HEADERS = (
+    "トークン",
+    "該当した規則",
+    "根拠となった信号",
+    "照会先（機関: 参照番号）",
+    "突合の確認",
+)
+REVIEW_NOTE = "要確認（双子など、結び付けが確かでない記録あり）"
 """Column headers of the support list CSV (for the coordinator's Excel)."""
 
 
@@ -53,6 +61,7 @@ class SupportRow:
     token: str
     matches: tuple[RuleMatch, ...]
     refs: dict[str, tuple[str, ...]]
+    review: bool = False  # the engine flagged this group for a person's review (e.g. twins)
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -72,6 +81,7 @@ class SupportList:
     tokens_screened: int
     failures: list[tuple[str, str, str]]
     labels: dict[str, str] = field(default_factory=dict)
+    rules_title: str = ""
     made_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -97,7 +107,8 @@ class SupportList:
                     for m in row.matches
                 )
                 refs = " / ".join(f"{body}: {' '.join(refs)}" for body, refs in row.refs.items())
-                writer.writerow((row.token, " / ".join(row.rules), reasons, refs))
+                note = REVIEW_NOTE if row.review else ""
+                writer.writerow((row.token, " / ".join(row.rules), reasons, refs, note))
         return path
 
     def write_counts_csv(self, path: str | Path) -> Path:
@@ -116,6 +127,7 @@ class SupportList:
             "made_at": self.made_at,
             "rules_sha256": self.rules_sha256,
             "rules_file": self.rules_path,
+            "rules_title": self.rules_title,
             "catalogue_version": self.catalogue_version,
             "reference_date": self.reference_date.isoformat(),
             "tokens_screened": self.tokens_screened,
@@ -144,6 +156,7 @@ class SupportList:
                         for m in row.matches
                     ],
                     "refs": {body: list(refs) for body, refs in row.refs.items()},
+                    "review": row.review,
                 }
                 for row in self.rows
             ],
@@ -181,8 +194,18 @@ def children_of(table: SignalTable) -> list[Child]:
     ]
 
 
-def build_support_list(table: SignalTable, rules: RuleSet, today: date) -> SupportList:
+def build_support_list(
+    table: SignalTable,
+    rules: RuleSet,
+    today: date,
+    *,
+    review: Iterable[str] = (),
+) -> SupportList:
     """Apply ``rules`` to every token of ``table``; return the tokens some rule lists.
+
+    ``review``: tokens the engine flagged for a person's review (``kakehashi results
+    --review``); listed rows of those tokens carry ``review=True``, because their group
+    (and so which signals it holds) is uncertain.
 
     Raises:
         RuleError: a rule uses a code the table's catalogue does not have (or misuses one).
@@ -212,6 +235,7 @@ def build_support_list(table: SignalTable, rules: RuleSet, today: date) -> Suppo
     for token, body, ref in table.tokens:
         refs[token][body].append(ref)
     counts = {rule.name: 0 for rule in rules.rules}
+    flagged = set(review)
     rows: list[SupportRow] = []
     children = children_of(table)
     for child in children:
@@ -224,7 +248,7 @@ def build_support_list(table: SignalTable, rules: RuleSet, today: date) -> Suppo
                 matches.append(RuleMatch(rule.name, tuple(evidence)))
         if matches:
             per_body = {b: tuple(sorted(r)) for b, r in sorted(refs[child.token].items())}
-            rows.append(SupportRow(child.token, tuple(matches), per_body))
+            rows.append(SupportRow(child.token, tuple(matches), per_body, child.token in flagged))
     labels = {s.code: s.label for s in table.catalogue.signals}
     return SupportList(
         rows=rows,
@@ -236,6 +260,7 @@ def build_support_list(table: SignalTable, rules: RuleSet, today: date) -> Suppo
         tokens_screened=len(children),
         failures=list(table.failures),
         labels=labels,
+        rules_title=rules.title,
     )
 
 

@@ -119,8 +119,8 @@ def encode(
         Path | None,
         typer.Option(
             "--signals",
-            help="Signals map (TOML: body and code -> column): also write INPUT.signals.json, "
-            "each record's signals encrypted to the coordinator.",
+            help="Signals map (TOML: body and code -> column): also write *.signals.json "
+            "beside the encodings, each record's signals encrypted to the coordinator.",
         ),
     ] = None,
     catalogue: Annotated[
@@ -163,7 +163,7 @@ def encode(
 ) -> None:
     """Encode a department export into CLKs: writes encodings, a keys file and a report.
 
-    With --signals, also writes INPUT.signals.json: for every encoded record one
+    With --signals, also writes OUT.signals.json beside the encodings: for every encoded record one
     fixed-size ciphertext of its signals, readable by the coordinator only.
     """
     from encoders.pipeline import default_workers
@@ -194,7 +194,7 @@ def encode(
     if signals is not None:
         job = _signals_job(
             signals,
-            input_path.with_name(input_path.stem + ".signals.json"),
+            output.with_name(output.stem + ".signals.json"),
             catalogue=catalogue,
             coordinator_key=coordinator_key,
             key_fingerprint=key_fingerprint,
@@ -481,7 +481,7 @@ def upload(
         Path | None,
         typer.Option(
             "--signals",
-            help="Signals file to send after the encodings (default: INPUT.signals.json "
+            help="Signals file to send after the encodings (default: ENCODINGS.signals.json "
             "beside the encodings, if there is one).",
         ),
     ] = None,

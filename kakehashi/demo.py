@@ -188,7 +188,7 @@ def run_demo(
                     "--signals", signal_file, "--project", project, "--server", url,
                     "--credential", body_credential, "--key-fingerprint", fingerprint,
                 ]  # fmt: skip
-                upload_signals = ["--signals", path.with_name(path.stem + ".signals.json")]
+                upload_signals = ["--signals", encodings.with_name(f"{body}.signals.json")]
             kakehashi(
                 "encode", path, "--secret", secret, "--out", encodings,
                 "--keys", body_dir / f"{body}.keys.csv", *sealing,
@@ -275,7 +275,7 @@ def run_demo(
   coordinator/catalogue.json   the signal catalogue set on the project
   coordinator/rules.toml   the support rules (the two examples in docs/ja/examples)
   coordinator/support-list.csv   the support list (UTF-8 with BOM, for Excel) + .counts.csv
-  exports/*.signals.json   each body's signals, sealed to the coordinator's public key
+  <body>/<body>.signals.json   each body's signals, sealed to the coordinator's public key
   planted.csv              the planted children and why (the demo's truth)
   server/                  the server's SQLite database and log
 Look at them with e.g.:  head {tokens}

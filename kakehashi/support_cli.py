@@ -86,8 +86,9 @@ def support(
     private_key = load_private_key(key, read_passphrase())
     with ApiClient(server, read_credential(credential)) as client:
         table = fetch_signals(client, project, private_key)
+        flagged = client.get_json(f"/projects/{project}/results/review")["tokens"]
         try:
-            made = build_support_list(table, rule_set, today)
+            made = build_support_list(table, rule_set, today, review=(t["token"] for t in flagged))
         except (RuleError, SupportListError) as exc:
             _fail(str(exc))
             return
@@ -105,6 +106,12 @@ def support(
     )
     for name, count in made.counts.items():
         out.print(f"  {count:6d}  {name}")
+    to_review = sum(1 for row in made.rows if row.review)
+    if to_review:
+        out.print(
+            f"note: {to_review} listed group(s) were flagged for review by the linkage "
+            "(e.g. twins): check them before asking the bodies (column 突合の確認)"
+        )
     if table.failures:
         out.print(
             f"warning: {len(table.failures)} record(s) whose signals could not be decrypted "
@@ -123,5 +130,59 @@ def support(
     )
 
 
+def rules_check(
+    rules: Annotated[Path, typer.Argument(help="Rule file (TOML, UTF-8).")],
+    catalogue: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalogue",
+            help="Catalogue file (TOML/JSON) to check the codes against "
+            "(e.g. from `kakehashi project catalogue show --out`).",
+        ),
+    ] = None,
+) -> None:
+    """Check a rule file offline and print it as a committee reads it: every rule with its
+    line, description, purpose and condition, the signals it uses, and the file's SHA-256
+    (the value the audit log records for every list made with it)."""
+    from coordinator.rules import RuleError, load_rules
+    from linkage.signals import load_catalogue
+
+    the_catalogue = load_catalogue(catalogue) if catalogue is not None else None
+    try:
+        rule_set = load_rules(rules, the_catalogue)
+    except RuleError as exc:
+        _fail(str(exc))
+        return
+    out.print(f"{rule_set.path}: {len(rule_set.rules)} rule(s), no errors")
+    if rule_set.title:
+        out.print(f"title: {rule_set.title}")
+    for key in ("version", "approved_by", "approved_on", "approval_ref"):
+        if key in rule_set.meta:
+            out.print(f"{key}: {rule_set.meta[key]}")
+    out.print(f"SHA-256: {rule_set.sha256}")
+    reference = rule_set.reference_date.isoformat() if rule_set.reference_date else "リストを作る日"
+    out.print(f"reference date for ages: {reference}")
+    for rule in rule_set.rules:
+        out.print("")
+        out.print(f"[{rule.name}]  (line {rule.line})")
+        out.print(f"  対象: {rule.description}")
+        out.print(f"  目的: {rule.purpose}")
+        out.print(f"  条件: {rule.condition.describe()}")
+    codes = sorted(rule_set.codes())
+    if codes:
+        out.print("")
+        out.print("signals used:")
+        specs = {s.code: s for s in the_catalogue.signals} if the_catalogue else {}
+        for code in codes:
+            spec = specs.get(code)
+            what = f"{spec.label} ({spec.body}, {spec.value_type})" if spec else "(no catalogue)"
+            out.print(f"  {code}: {what}")
+    if the_catalogue is None:
+        out.print("note: codes were not checked; give --catalogue to check them")
+
+
 def register(app: typer.Typer) -> None:
     app.command("support")(support)
+    rules_app = typer.Typer(help="Support rule files (coordinator).", no_args_is_help=True)
+    rules_app.command("check")(rules_check)
+    app.add_typer(rules_app, name="rules")

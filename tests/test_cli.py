@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     ["resolve"],
     ["demo"],
     ["support"],
+    ["rules", "check"],
 ]
 
 

@@ -75,3 +75,44 @@ def test_output_must_be_csv_or_json(tmp_path: Path, capsys: pytest.CaptureFixtur
     args[-1] = tmp_path / "list.xlsx"
     assert run(args) == 2
     assert ".csv or .json" in capsys.readouterr().err
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "ja" / "examples"
+
+
+def test_rules_check_prints_what_a_committee_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+    import json
+
+    from synthetic.signals import demo_catalogue_dict
+
+    catalogue = tmp_path / "catalogue.json"
+    catalogue.write_text(json.dumps(demo_catalogue_dict(), ensure_ascii=False), encoding="utf-8")
+    rules = EXAMPLES / "rules_mishugaku_kenshin.toml"
+    capsys.readouterr()
+    assert run(["rules", "check", rules, "--catalogue", catalogue]) == 0
+    text = capsys.readouterr().out
+    assert hashlib.sha256(rules.read_bytes()).hexdigest() in text
+    assert "[未就園で健診未受診]  (line 15)" in text
+    assert (
+        "条件: すべて(年齢 3〜5 歳; jumin に記録あり; hoiku に記録なし; kenshin_mijushin)" in text
+    )
+    assert "kenshin_mijushin: 乳幼児健診未受診 (boshi, flag)" in text
+
+
+def test_rules_check_refuses_unknown_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    catalogue = tmp_path / "catalogue.json"
+    catalogue.write_text(json.dumps({"version": 2, "signals": []}), encoding="utf-8")
+    rules = EXAMPLES / "rules_fukusu_konnan.toml"
+    assert run(["rules", "check", rules, "--catalogue", catalogue]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{rules}:17: rule '複数の困難があり要対協未登録': unknown signal code 'choki_kesseki'"
+        in err
+    )

@@ -261,6 +261,11 @@ ERROR_CASES = [
     ("bad period", rule_file('signal = "tennyu_bi"\nfrom = "2025/10/01"'), 10, "r",
      "year-month"),
     ("weights are not conditions", rule_file("score = 0.7"), 10, "r", "unknown condition"),
+    ("unknown [rules] key",
+     HEADER.replace("title", "weighting = 1\ntitle") + rule_file("")[len(HEADER) :],
+     2, None, "unknown key 'weighting' in [rules]"),
+    ("bad reference date", HEADER.replace("2026-04-01", "2026-13-01") + "\n[[rule]]\n", 4, None,
+     "reference_date must be a date"),
 ]  # fmt: skip
 
 
@@ -414,3 +419,26 @@ def test_evidence_is_only_set_signals_and_only_when_true(child: Child, cond: Sig
         assert result.evidence == frozenset()
     for e in result.evidence:
         assert e.value is True and e in child.signals[e.code]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(date(1990, 1, 1), date(2030, 12, 31)), st.dates(date(2000, 1, 1), date(2040, 1, 1)))
+def test_age_from_year_month_is_age_of_a_child_born_on_the_first(birth: date, on: date) -> None:
+    first = birth.replace(day=1)
+    completed = on.year - first.year - ((on.month, on.day) < (first.month, first.day))
+    assert age_on(birth.strftime("%Y-%m"), on) == completed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.frozensets(st.sampled_from(("jumin", "hoiku", "boshi"))),
+    st.sampled_from(("jumin", "hoiku", "boshi")),
+)
+def test_absence_is_the_negation_of_presence(bodies: frozenset[str], body: str) -> None:
+    from coordinator.rules import InBody
+
+    child = Child("T", bodies, {})
+    present = InBody(body, True).evaluate(child, REF).holds
+    assert InBody(body, False).evaluate(child, REF).holds == (not present)
+    assert Not(InBody(body, True)).evaluate(child, REF).holds == (not present)
+    assert present == (body in bodies)

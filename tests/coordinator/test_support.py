@@ -136,3 +136,16 @@ def test_failures_are_carried_into_the_list(tmp_path: Path) -> None:
     assert result.to_dict()["undecryptable_records"] == [
         {"body": "gakko", "ref": "r1", "reason": "authentication failed"}
     ]
+
+
+def test_groups_flagged_for_review_are_marked(tmp_path: Path) -> None:
+    result = build_support_list(
+        table(CHILDREN), both_rules(tmp_path), REF, review=["tok-hard", "tok-known"]
+    )
+    flags = {row.token: row.review for row in result.rows}
+    assert flags == {"tok-both": False, "tok-hard": True, "tok-unseen": False}
+    with result.write_csv(tmp_path / "l.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = {r[0]: r for r in csv.reader(handle)}
+    assert rows["tok-hard"][4].startswith("要確認") and rows["tok-both"][4] == ""
+    data = result.to_dict()
+    assert [r["review"] for r in data["rows"]] == [False, True, False]

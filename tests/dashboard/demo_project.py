@@ -112,11 +112,9 @@ def demo_project(folder: Path, *, children: int = 150, seed: int = 7) -> Iterato
                     "encode", path, "--secret", secret, "--out", encodings,
                     "--keys", work / f"{body}.keys.csv", *extra,
                 )  # fmt: skip
-                sealed = path.with_name(path.stem + ".signals.json")
-                kakehashi(
-                    "upload", encodings, *common, "--credential", creds / f"body-{body}.credential",
-                    *(["--signals", sealed] if extra else []),
-                )  # fmt: skip
+                kakehashi(  # sends the sealed signals file beside the encodings too
+                    "upload", encodings, *common, "--credential", creds / f"body-{body}.credential"
+                )
             yield DemoProject(
                 url=url,
                 project=project,

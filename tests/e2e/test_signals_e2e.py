@@ -148,6 +148,13 @@ def test_signals_through_the_cli_and_nothing_readable_on_the_server(
                 "--credential", creds / f"body-{body}.credential",
             ) == 0  # fmt: skip
             assert "uploaded signals of 3 records" in capsys.readouterr().out
+        # a signals file alone can be sent (e.g. after a rotation); the same one is not stored twice
+        capsys.readouterr()
+        assert kakehashi(
+            "upload", tmp_path / "kenko.signals.json", "--server", url, "--project", project,
+            "--credential", creds / "body-母子保健.credential",
+        ) == 0  # fmt: skip
+        assert "(already uploaded; nothing new stored)" in capsys.readouterr().out
         coordinator = creds / "coordinator.credential"
         opts = ["--server", url, "--project", project, "--credential", coordinator]
         assert kakehashi("project", "signals", *opts) == 0

@@ -220,3 +220,40 @@ def test_check_dry_run_reports_signal_values(capsys: pytest.CaptureFixture[str])
     assert "健診受診 → kenshin_mijushin (乳幼児健診未受診, flag): 3 rows with a value" in shown
     assert "row 5, column 最終受診日: error: last_checkup: not a date (impossible date)" in shown
     assert not (EXAMPLES / "boshi_signals_sample.signals.json").exists()
+
+
+def test_encode_cli_writes_the_signals_file_beside_the_encodings(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from kakehashi.cli import main
+
+    pub = tmp_path / "c.pub.pem"
+    pub.write_bytes(
+        KEY.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    (tmp_path / "out").mkdir()
+    secret = tmp_path / "s.secret"
+    secret.write_text("ab" * 32 + "\n", encoding="ascii")
+    export = tmp_path / "x.csv"
+    export.write_text(
+        (EXAMPLES / "boshi_signals_sample.csv")
+        .read_text(encoding="utf-8-sig")
+        .replace("令和5年2月30日", "令和5年2月28日"),
+        encoding="utf-8",
+    )
+    with pytest.raises(SystemExit) as exited:
+        main(
+            [
+                "encode", str(export), "--secret", str(secret), "-j", "1",
+                "--out", str(tmp_path / "out" / "enc.kkh"),
+                "--keys", str(tmp_path / "x.keys.csv"),
+                "--signals", str(EXAMPLES / "boshi_signals.toml"),
+                "--catalogue", str(EXAMPLES / "catalogue_sample.toml"),
+                "--coordinator-key", str(pub), "--project", "p1", "--key-fingerprint", FP,
+            ]
+        )  # fmt: skip
+    assert exited.value.code == 0
+    doc = json.loads((tmp_path / "out" / "enc.signals.json").read_text(encoding="utf-8"))
+    assert doc["key_fingerprint"] == FP and len(doc["rows"]) == 4

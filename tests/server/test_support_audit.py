@@ -12,6 +12,32 @@ SHA = hashlib.sha256(b"rules").hexdigest()
 TOKEN = "f3c1a9d2b7e845aa9c0d1e2f3a4b5c6d"
 
 
+CATALOGUE = {
+    "signals": [
+        {
+            "code": "jido_fuyo",
+            "label": "児童扶養手当",
+            "body": "welfare",
+            "value_type": "flag",
+            "purpose": "ひとり親家庭の困難を知るため",
+        },
+    ]
+}
+
+
+def _project(live: LiveServer, versions: int = 2) -> tuple[str, str]:
+    """A project with ``versions`` catalogue versions; returns (project id, coordinator)."""
+    project = live.new_project()
+    pid, coordinator = project["project_id"], project["credentials"]["coordinator"]
+    with live.client(coordinator) as c:
+        for n in range(versions):
+            doc = json.loads(json.dumps(CATALOGUE))
+            doc["signals"][0]["purpose"] += "。" * n  # each change is a new version
+            r = c.put(f"/api/v1/projects/{pid}/signals/catalogue", json=doc)
+            assert r.status_code in (200, 201), r.text
+    return pid, coordinator
+
+
 def _entries(live: LiveServer, coordinator: str, pid: str) -> list[dict]:
     with live.client(coordinator) as c:
         r = c.get(f"/api/v1/projects/{pid}/audit")
@@ -20,8 +46,7 @@ def _entries(live: LiveServer, coordinator: str, pid: str) -> list[dict]:
 
 
 def test_entry_carries_only_who_when_hash_version_and_count(live: LiveServer) -> None:
-    project = live.new_project()
-    pid, coordinator = project["project_id"], project["credentials"]["coordinator"]
+    pid, coordinator = _project(live)
     with live.client(coordinator) as c:
         r = c.post(
             f"/api/v1/projects/{pid}/support-lists",
@@ -38,8 +63,7 @@ def test_entry_carries_only_who_when_hash_version_and_count(live: LiveServer) ->
 
 
 def test_anything_beyond_the_summary_is_refused_and_not_stored(live: LiveServer) -> None:
-    project = live.new_project()
-    pid, coordinator = project["project_id"], project["credentials"]["coordinator"]
+    pid, coordinator = _project(live, versions=1)
     bad = [
         {"rules_sha256": SHA, "catalogue_version": 1, "listed": 1, "tokens": [TOKEN]},
         {"rules_sha256": SHA, "catalogue_version": 1, "listed": 1, "rows": [{"token": TOKEN}]},
@@ -47,6 +71,7 @@ def test_anything_beyond_the_summary_is_refused_and_not_stored(live: LiveServer)
         {"rules_sha256": SHA, "catalogue_version": 0, "listed": 1},
         {"rules_sha256": SHA, "catalogue_version": 1, "listed": -1},
         {"rules_sha256": SHA, "listed": 1},
+        {"rules_sha256": SHA, "catalogue_version": 2, "listed": 1},  # no such version
     ]
     with live.client(coordinator) as c:
         for body in bad:

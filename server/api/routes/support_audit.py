@@ -4,7 +4,8 @@ The support list is made on the coordinator's machine, the only place signals ar
 decrypted. The server learns only that a list was made: by whom (the coordinator's
 credential id) and when (the audit entry's timestamp), from which rule file (its SHA-256,
 not its text), over which catalogue version, and how many children it listed. The request
-model forbids any other field, so no token, ref, rule name or signal can be sent here.
+model forbids any other field, so no token, ref, rule name or signal can be sent here, and
+the catalogue version must be one the project has.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from server.api import API_PREFIX
 from server.api.deps import Coordinator, SessionDep, project_for
 from server.core import audit
 from server.core.problems import Problem
+from server.db.models import SignalCatalogue
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 
@@ -56,6 +58,14 @@ def record_support_list(
                 for e in exc.errors(include_input=False, include_url=False)
             ]
             raise Problem(422, "Invalid request", "; ".join(parts), "invalid-request") from None
+        if session.get(SignalCatalogue, (pid, made.catalogue_version)) is None:
+            raise Problem(
+                422,
+                "Invalid request",
+                f"catalogue_version: this project has no signal catalogue version "
+                f"{made.catalogue_version}",
+                "invalid-request",
+            )
         entry = audit.append(
             session,
             actor=principal.actor,
