@@ -159,3 +159,34 @@ def test_the_command_refuses_other_hosts(demo: DemoProject, capsys: pytest.Captu
             )  # fmt: skip
         assert exit_info.value.code == 2
         assert "127.0.0.1 only" in capsys.readouterr().err
+
+
+def test_five_failed_logins_in_a_row_block_the_next_try(demo: DemoProject) -> None:
+    live = start_dashboard(config_for(demo))
+    try:
+        with live.client() as c:
+            for _ in range(5):
+                assert login(c, demo, passphrase="wrong").status_code == 401
+            r = login(c, demo)  # even the right answers wait now
+            assert r.status_code == 429 and "秒お待ちください" in r.text
+            assert c.get("/").status_code == 303
+    finally:
+        live.stop()
+
+
+def test_sessions_end_when_idle_or_too_old() -> None:
+    from coordinator.dashboard.sessions import IDLE_SECONDS, MAX_SECONDS, SessionStore
+
+    clock = [1000.0]
+    store = SessionStore(now=lambda: clock[0])
+    idle = store.new()
+    clock[0] += IDLE_SECONDS - 1
+    assert store.get(idle.id) is idle  # a request keeps it alive
+    clock[0] += IDLE_SECONDS + 1
+    assert store.get(idle.id) is None
+    busy = store.new()
+    for _ in range(int(MAX_SECONDS // (IDLE_SECONDS / 2)) + 1):
+        clock[0] += IDLE_SECONDS / 2
+        store.get(busy.id)
+    assert store.get(busy.id) is None  # at most 8 hours, however busy
+    assert store.get(None) is None and store.get("forged") is None
