@@ -280,6 +280,7 @@ def run_demo(
   server/                  the server's SQLite database and log
 Look at them with e.g.:  head {tokens}
   or ask a body to resolve a ref:  kakehashi resolve {workdir}/gakko/gakko.keys.csv <ref>""")
+    _print_dashboard_command(workdir, project, coordinator, signals)
     return {
         "precision": result.precision,
         "recall": result.recall,
@@ -388,6 +389,31 @@ def _print_missed(linkage: Any) -> None:
     out.print("Planted children the support list missed, and why:")
     for pid, rule, why in linkage.missed:
         out.print(f"  {pid}  {rule}: {why}")
+
+
+def _print_dashboard_command(workdir: Path, project: str, credential: Path, signals: bool) -> None:
+    """How to open the coordinator's dashboard on the demo project (the demo's server has
+    stopped; its data folder is kept, so `kakehashi serve` on it brings the project back)."""
+    port = 8000
+    dashboard = [
+        "kakehashi", "dashboard", "--server", f"http://127.0.0.1:{port}", "--project", project,
+        "--credential", str(credential),
+    ]  # fmt: skip
+    if signals:
+        dashboard += [
+            "--key", str(workdir / "coordinator" / "keys" / "coordinator.key.pem"),
+            "--rules", str(workdir / "coordinator" / "rules.toml"),
+        ]  # fmt: skip
+    serve = ["kakehashi", "serve", "--port", str(port), "--data-dir", str(workdir / "server")]
+    out.rule("the coordinator's dashboard (ダッシュボード)")
+    out.print("To look at this project in the browser, run in one terminal:", highlight=False)
+    out.print(f"  {shlex.join(serve)}", highlight=False, markup=False)
+    out.print("and in another (it opens http://127.0.0.1:8765/):", highlight=False)
+    out.print(f"  {shlex.join(dashboard)}", highlight=False, markup=False)
+    login = f"log in with the contents of {credential}"
+    if signals:
+        login += f" and the key passphrase {DEMO_PASSPHRASE!r}"
+    out.print(f"  ({login})", highlight=False, markup=False)
 
 
 def _project_id(path: Path) -> str:

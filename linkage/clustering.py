@@ -8,6 +8,13 @@ candidate ``z`` in body ``B`` scoring within ``review_margin`` of the pair, and 
 could still join ``x`` too, the pair is not merged and the groups of ``x``, ``y`` and
 ``z`` are flagged for review. The same check runs from ``y``'s side. Twins are the typical
 case: the two siblings of one body score almost equally against one record of another.
+
+Known answers from people (the coordinator's recorded review outcomes) go in as
+constraints: ``must_link`` pairs are joined before any scored pair (still at most one
+record per body), ``cannot_link`` pairs are never put in one group, and ``decided``
+records no longer flag their group for review, so a question answered once is not asked
+again. A constraint that contradicts another (or the one-record-per-body rule) is not
+applied and is counted in ``Clustering.conflicts``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class Clustering:
         review: ``(n_groups,)`` bool, True where an ambiguous pair touched the group.
         merges: number of accepted pairs.
         ambiguous: number of pairs left unmerged because they were ambiguous.
+        conflicts: number of ``must_link`` pairs that could not be applied.
     """
 
     group_of: np.ndarray
@@ -40,6 +48,7 @@ class Clustering:
     review: np.ndarray
     merges: int
     ambiguous: int
+    conflicts: int = 0
 
 
 @numba.njit(cache=True, inline="always")
@@ -75,14 +84,46 @@ def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, m
 
 
 @numba.njit(cache=True)
-def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin):
+def _kept_apart(rx, ry, parent, cl_left, cl_right, has_cl):
+    """True when a cannot-link pair has one record in group ``rx`` and one in ``ry``."""
+    if not (has_cl[rx] and has_cl[ry]):
+        return False
+    for i in range(cl_left.shape[0]):
+        a = _find(parent, cl_left[i])
+        b = _find(parent, cl_right[i])
+        if (a == rx and b == ry) or (a == ry and b == rx):
+            return True
+    return False
+
+
+@numba.njit(cache=True)
+def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin,
+            ml_left, ml_right, cl_left, cl_right):  # fmt: skip
     parent = np.arange(n)
     mask = np.empty(n, np.int64)
     for x in range(n):
         mask[x] = np.int64(1) << body[x]
+    has_cl = np.zeros(n, np.bool_)
+    for i in range(cl_left.shape[0]):
+        has_cl[cl_left[i]] = True
+        has_cl[cl_right[i]] = True
     flagged = np.zeros(n, np.bool_)
     merges = 0
     ambiguous = 0
+    conflicts = 0
+    for e in range(ml_left.shape[0]):
+        rx = _find(parent, ml_left[e])
+        ry = _find(parent, ml_right[e])
+        if rx == ry:
+            continue
+        if (mask[rx] & mask[ry] & ~dedup_bits) != 0 or _kept_apart(
+            rx, ry, parent, cl_left, cl_right, has_cl
+        ):
+            conflicts += 1
+            continue
+        parent[ry] = rx
+        mask[rx] |= mask[ry]
+        has_cl[rx] |= has_cl[ry]
     for e in range(left.shape[0]):
         x = left[e]
         y = right[e]
@@ -90,6 +131,8 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
         rx = _find(parent, x)
         ry = _find(parent, y)
         if rx == ry or (mask[rx] & mask[ry] & ~dedup_bits) != 0:
+            continue
+        if _kept_apart(rx, ry, parent, cl_left, cl_right, has_cl):
             continue
         if margin > 0:
             z = -1
@@ -107,11 +150,24 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
                 continue
         parent[ry] = rx
         mask[rx] |= mask[ry]
+        has_cl[rx] |= has_cl[ry]
         merges += 1
     roots = np.empty(n, np.int64)
     for x in range(n):
         roots[x] = _find(parent, x)
-    return roots, flagged, merges, ambiguous
+    return roots, flagged, merges, ambiguous, conflicts
+
+
+def _index_pairs(pairs: tuple[np.ndarray, np.ndarray] | None, n: int, what: str):
+    if pairs is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    a = np.asarray(pairs[0], np.int64).ravel()
+    b = np.asarray(pairs[1], np.int64).ravel()
+    if a.shape != b.shape:
+        raise LinkageError(f"{what}: the two index arrays differ in length")
+    if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n):
+        raise LinkageError(f"{what}: record indices must lie in 0 .. {n - 1}")
+    return np.ascontiguousarray(a), np.ascontiguousarray(b)
 
 
 def cluster(
@@ -123,6 +179,9 @@ def cluster(
     *,
     dedup: np.ndarray | None = None,
     review_margin: float = 0.0,
+    must_link: tuple[np.ndarray, np.ndarray] | None = None,
+    cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
+    decided: np.ndarray | None = None,
 ) -> Clustering:
     """Group ``n`` records from scored pairs.
 
@@ -133,6 +192,13 @@ def cluster(
         dedup: ``(n_bodies,)`` bool, True where a body's own records may share a group.
         review_margin: score margin under which two rival candidates make a pair
             ambiguous; 0 turns the check off.
+        must_link: ``(left, right)`` record indices known to be the same person: joined
+            first, unless that would put two records of one body together or join a
+            ``cannot_link`` pair (counted in ``conflicts``).
+        cannot_link: ``(left, right)`` record indices known to be different people:
+            never in one group.
+        decided: ``(n,)`` bool, True for records a person has already reviewed; they do
+            not flag their group for review again.
     """
     body = np.asarray(body, np.int64)
     n_bodies = int(body.max()) + 1 if n else 0
@@ -155,15 +221,24 @@ def cluster(
     both = np.concatenate([scores, scores])
     adj = np.lexsort((others, -both, nodes))
     adj_start = np.searchsorted(nodes[adj], np.arange(n + 1)).astype(np.int64)
-    roots, flagged, merges, ambiguous = _greedy(
+    ml_left, ml_right = _index_pairs(must_link, n, "must_link")
+    cl_left, cl_right = _index_pairs(cannot_link, n, "cannot_link")
+    roots, flagged, merges, ambiguous, conflicts = _greedy(
         n, left, right, scores, body, np.int64(dedup_bits), adj_start,
         np.ascontiguousarray(others[adj]), np.ascontiguousarray(both[adj]),
-        float(review_margin),
+        float(review_margin), ml_left, ml_right, cl_left, cl_right,
     )  # fmt: skip
+    if decided is not None:
+        decided = np.asarray(decided, bool)
+        if decided.shape != (n,):
+            raise LinkageError(f"decided must have shape ({n},), got {decided.shape}")
+        flagged &= ~decided
     uniq, first, group_of = np.unique(roots, return_index=True, return_inverse=True)
     rank = np.empty(uniq.size, np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(uniq.size)
     group_of = rank[group_of].astype(np.int64)
     review = np.zeros(uniq.size, bool)
     review[group_of[flagged]] = True
-    return Clustering(group_of, int(uniq.size), review, int(merges), int(ambiguous))
+    return Clustering(
+        group_of, int(uniq.size), review, int(merges), int(ambiguous), int(conflicts)
+    )

@@ -43,9 +43,9 @@ class LinkResult:
             between candidates within the review margin and a person should look at it.
         stats: counters for the run: ``candidate_pairs`` (pairs at or above the
             threshold), ``comparisons`` (pairs whose bits were compared), ``merges``,
-            ``ambiguous_pairs``, ``review_groups``, ``skipped_buckets``, ``bands``,
-            ``bits_per_band`` and ``seconds_pack``, ``seconds_candidates``,
-            ``seconds_cluster``, ``seconds_total``.
+            ``ambiguous_pairs``, ``review_groups``, ``constraint_conflicts``,
+            ``skipped_buckets``, ``bands``, ``bits_per_band`` and ``seconds_pack``,
+            ``seconds_candidates``, ``seconds_cluster``, ``seconds_total``.
     """
 
     group_of: list[np.ndarray]
@@ -117,6 +117,9 @@ def link(
     dedup: Sequence[bool] | None = None,
     review_margin: float = DEFAULT_REVIEW_MARGIN,
     workers: int | None = None,
+    must_link: tuple[np.ndarray, np.ndarray] | None = None,
+    cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
+    decided: np.ndarray | None = None,
 ) -> LinkResult:
     """Link CLKs across datasets, at most one record per dataset in a group.
 
@@ -130,6 +133,8 @@ def link(
         review_margin: two rival candidates scoring within this margin make a pair
             ambiguous: it is not merged and its groups get ``review=True``; 0 disables.
         workers: threads for comparison (default: the CPUs this process may use).
+        must_link, cannot_link, decided: known answers from people's review, in global
+            record indices (datasets concatenated in order); see ``clustering.cluster``.
 
     Raises:
         LinkageError: on mismatched CLK lengths, empty datasets, fewer than two or more
@@ -177,7 +182,10 @@ def link(
     t2 = time.perf_counter()
 
     n = int(sizes.sum())
-    grouped = cluster(n, left, right, scores, body, dedup=dedup_arr, review_margin=review_margin)
+    grouped = cluster(
+        n, left, right, scores, body, dedup=dedup_arr, review_margin=review_margin,
+        must_link=must_link, cannot_link=cannot_link, decided=decided,
+    )  # fmt: skip
     t3 = time.perf_counter()
 
     group_of = [grouped.group_of[o : o + s].copy() for o, s in zip(offsets, sizes, strict=True)]
@@ -191,6 +199,7 @@ def link(
         merges=float(grouped.merges),
         ambiguous_pairs=float(grouped.ambiguous),
         review_groups=float(grouped.review.sum()),
+        constraint_conflicts=float(grouped.conflicts),
         seconds_pack=t1 - t0,
         seconds_candidates=t2 - t1,
         seconds_cluster=t3 - t2,

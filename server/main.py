@@ -24,9 +24,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.api.deps import AUDIT_SCOPE_KEY
 from server.api.routes import (
     audit_log,
+    coordinator_overview,
     credentials,
     projects,
     results,
+    review_outcomes,
     runs,
     signals,
     support_audit,
@@ -189,8 +191,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     # Routes are added directly (not via include_router) so that ``app.routes`` lists every
     # APIRoute with its full path, for the role-matrix test and metrics labels.
-    modules = (projects, credentials, uploads, runs, results, signals, audit_log, support_audit)
-    for module in modules:
+    for module in (
+        projects, credentials, uploads, runs, results, signals, audit_log, support_audit,
+        review_outcomes, coordinator_overview,
+    ):  # fmt: skip
         app.router.routes.extend(module.router.routes)
 
     @app.get("/healthz", tags=["health"])

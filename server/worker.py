@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from linkage.errors import LinkageError
 from server.core import audit
 from server.core.config import Settings
-from server.db.models import LinkEvent, Project, Run, TokenRow, Upload, utcnow
+from server.db.models import LinkEvent, Project, ReviewOutcome, Run, TokenRow, Upload, utcnow
 from server.signals_store import delete_signals_before
 from server.storage import read_records, refs_to_hex
 
@@ -234,6 +234,14 @@ class Worker:
                     )
                 ):
                     old_token[(body, ref)] = token
+            outcomes = [
+                (o.outcome, o.parts)
+                for o in session.execute(
+                    select(ReviewOutcome)
+                    .where(ReviewOutcome.project_id == pid)
+                    .order_by(ReviewOutcome.created_at, ReviewOutcome.id)
+                ).scalars()
+            ]
         self._progress(rid, 0.05)
 
         names: list[str] = []
@@ -257,12 +265,31 @@ class Worker:
         # Imported here: the engine pulls in numba, which would slow every server start.
         from linkage.engine import link
         from linkage.incremental import update_tokens
+        from linkage.outcomes import ReviewOutcome as Answer
+        from linkage.outcomes import constraints
 
-        result = link(datasets, threshold=threshold, dedup=[n in dedup for n in names])
+        owners = [(name, ref) for name, rs in zip(names, refs, strict=True) for ref in rs]
+        # What people found in earlier reviews: known links kept together, known
+        # non-links kept apart, answered records not flagged again.
+        known = constraints(
+            [
+                Answer(kind, tuple(tuple((b, r) for b, r in part) for part in parts))
+                for kind, parts in outcomes
+            ],
+            {key: i for i, key in enumerate(owners)},
+            len(owners),
+        )
+        result = link(
+            datasets,
+            threshold=threshold,
+            dedup=[n in dedup for n in names],
+            must_link=known.must_link,
+            cannot_link=known.cannot_link,
+            decided=known.decided,
+        )
         self._progress(rid, 0.8)
 
         groups = np.concatenate(result.group_of)
-        owners = [(name, ref) for name, rs in zip(names, refs, strict=True) for ref in rs]
         update = update_tokens([old_token.get(key) for key in owners], groups, result.n_groups)
         events = [("merge", list(m.merged), [m.token]) for m in update.merges] + [
             ("split", [s.token], list(s.into)) for s in update.splits
@@ -276,6 +303,9 @@ class Worker:
             "tokens_kept": int(result.n_groups - len(update.new_tokens)),
             "merges": len(update.merges),
             "splits": len(update.splits),
+            "known_links": int(known.must_link[0].size),
+            "known_non_links": int(known.cannot_link[0].size),
+            "constraint_conflicts": int(result.stats.get("constraint_conflicts", 0)),
         }
         self._progress(rid, 0.9)
         # Token rows go in short transactions of _BATCH rows each, so the SQLite write lock

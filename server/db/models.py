@@ -153,6 +153,26 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class ReviewOutcome(Base):
+    """What the bodies found when they checked groups flagged for review (coordinator).
+
+    ``parts`` is a list of parts, each a list of ``[body, ref]``: records within a part are
+    one person, records in different parts are different people. The next run keeps to
+    it (``linkage.outcomes``). Only random refs and tokens are stored, no free text.
+    """
+
+    __tablename__ = "review_outcomes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    run_id: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))
+    tokens: Mapped[list[str]] = mapped_column(JSON)
+    parts: Mapped[list[list[list[str]]]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 # -- support signals (issue 10): catalogue, coordinator key, sealed per-record signals ------
 
 
