@@ -19,5 +19,4 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str) -> None:
     """Bring the database at ``url`` to the latest schema revision."""
-    # "heads": branches that each add a migration after the same revision upgrade together.
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")
