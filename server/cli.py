@@ -58,6 +58,7 @@ def serve(
         access_log=False,
         log_config=uvicorn_log_config(settings.log_level),
         proxy_headers=True,
+        server_header=False,
     )
 
 

@@ -18,10 +18,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.api.deps import AUDIT_SCOPE_KEY
+from server.api.deps import AUDIT_SCOPE_KEY, AnyParty, Operator
 from server.api.routes import audit_log, credentials, projects, results, runs, uploads
 from server.core import audit
 from server.core.config import Settings
@@ -121,6 +121,42 @@ class AuditAndLogMiddleware:
             )
 
 
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+class SecurityHeadersMiddleware:
+    """Adds :data:`SECURITY_HEADERS` to every response.
+
+    Every response of this server is either an error, a credential-bound JSON/CSV answer or
+    a download of tokens: none may be cached (``no-store``), sniffed as another type, framed
+    or given a referrer. The ``server`` header is switched off in uvicorn itself.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in SECURITY_HEADERS}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message["headers"] = headers + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, _send)
+
+
 def _initialise(app: FastAPI, settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
@@ -172,8 +208,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Kakehashi linkage server",
         version="1",
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        # No Swagger UI / ReDoc: they load scripts from a public CDN, which a closed
+        # municipal network cannot reach and which should not run on this origin. The
+        # schema itself is served below to any holder of a credential.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.metrics = _Metrics()
@@ -189,11 +229,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
-    def metrics() -> Response:
-        """Prometheus metrics (request counts and latencies)."""
+    def metrics(principal: Operator) -> Response:
+        """Prometheus metrics (request counts and latencies); operator credential only."""
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_schema(principal: AnyParty) -> JSONResponse:
+        """The OpenAPI schema, for any holder of a credential (e.g. API testing tools)."""
+        return JSONResponse(app.openapi())
+
     app.add_middleware(AuditAndLogMiddleware, owner=app)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

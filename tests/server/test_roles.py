@@ -12,7 +12,8 @@ PUBLIC = "public"
 # (method, path) -> roles allowed. A new route without a rule makes the test fail.
 RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/healthz"): {PUBLIC},
-    ("GET", "/metrics"): {PUBLIC},
+    ("GET", "/metrics"): {"operator"},
+    ("GET", "/openapi.json"): {"operator", "coordinator", "body"},
     ("POST", "/api/v1/projects"): {"operator"},
     ("GET", "/api/v1/projects"): {"operator"},
     ("GET", "/api/v1/projects/{pid}"): {"coordinator", "body"},
