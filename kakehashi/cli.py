@@ -36,11 +36,13 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
 def _build() -> typer.Typer:
     import encoders.cli
     import kakehashi.coordinator
+    import kakehashi.credentials
     import kakehashi.demo
     import server.cli
 
     encoders.cli.register(app)
     kakehashi.coordinator.register(app)
+    kakehashi.credentials.register(app)
     server.cli.register(app)
     kakehashi.demo.register(app)
     try:

@@ -63,6 +63,7 @@ def project_create(
     out_dir.mkdir(parents=True, exist_ok=True)
     credentials = created["credentials"]
     _write_private(out_dir / "coordinator.credential", credentials["coordinator"])
+    _write_private(out_dir / "coordinator.recovery", credentials["recovery"])
     for body_name, secret in credentials["bodies"].items():
         _write_private(out_dir / f"body-{body_name}.credential", secret)
     info = {k: v for k, v in created.items() if k != "credentials"}
@@ -70,6 +71,11 @@ def project_create(
     out.print(f"project {created['project_id']} created (schema {created['schema_id'][:12]}…)")
     out.print(f"credentials written to {out_dir}/ — hand each body its own file out of band;")
     out.print("they are shown only once and the server keeps only their hashes.")
+    out.print(
+        "coordinator: run `kakehashi credentials take-over` now if someone else (e.g. the "
+        "operator) created this project, so that nothing they saw stays valid; keep "
+        "coordinator.recovery offline, apart from coordinator.credential."
+    )
 
 
 def _write_private(path: Path, text: str) -> None:

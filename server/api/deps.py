@@ -25,7 +25,8 @@ class Principal:
 
     Attributes:
         credential_id: public id of the credential used.
-        role: ``operator``, ``coordinator`` or ``body``.
+        role: ``operator``, ``coordinator``, ``body`` or ``recovery`` (a coordinator's
+            one-time recovery code: it may only recover the coordinator credential).
         project_id: the project a coordinator or body credential belongs to.
         body: the body name of a body credential.
     """
@@ -137,3 +138,4 @@ Body = Annotated[Principal, Depends(require_roles("body"))]
 Member = Annotated[Principal, Depends(require_roles("coordinator", "body"))]
 CoordinatorOrOperator = Annotated[Principal, Depends(require_roles("coordinator", "operator"))]
 AnyParty = Annotated[Principal, Depends(require_roles("operator", "coordinator", "body"))]
+Recovery = Annotated[Principal, Depends(require_roles("recovery"))]

@@ -294,8 +294,8 @@ def test_revoked_and_reissued_credentials(live: LiveServer) -> None:
     project = live.new_project()
     pid = project["project_id"]
     old = project["credentials"]["coordinator"]
-    with live.client(live.operator) as c:
-        r = c.post(f"/api/v1/projects/{pid}/credentials", json={"role": "coordinator"})
+    with live.client(old) as c:  # a party rotates its own (tests/server/test_credentials_consent)
+        r = c.post("/api/v1/credentials/rotate", json={})
         assert r.status_code == 201
         new = r.json()["credential"]
     with live.client(old) as c:

@@ -19,7 +19,10 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{pid}"): {"coordinator", "body"},
     ("GET", "/api/v1/projects/{pid}/schema"): {"coordinator", "body"},
     ("POST", "/api/v1/projects/{pid}/close"): {"coordinator", "operator"},
-    ("POST", "/api/v1/projects/{pid}/credentials"): {"operator"},
+    ("POST", "/api/v1/projects/{pid}/credentials"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/credentials/recovery"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/credentials/recover"): {"recovery"},
+    ("POST", "/api/v1/credentials/rotate"): {"operator", "coordinator", "body"},
     ("DELETE", "/api/v1/credentials/{cid}"): {"operator"},
     ("POST", "/api/v1/projects/{pid}/uploads"): {"body"},
     ("POST", "/api/v1/projects/{pid}/runs"): {"coordinator"},
@@ -32,7 +35,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{pid}/results/review"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/audit"): {"coordinator"},
 }
-ROLES = ("operator", "coordinator", "body")
+ROLES = ("operator", "coordinator", "body", "recovery")
 
 
 def _endpoints() -> list[tuple[str, str]]:
@@ -55,10 +58,12 @@ def test_role_matrix(live: LiveServer) -> None:
         "operator": live.operator,
         "coordinator": ours["credentials"]["coordinator"],
         "body": ours["credentials"]["bodies"]["school"],
+        "recovery": ours["credentials"]["recovery"],
     }
     foreign = {
         "coordinator": other["credentials"]["coordinator"],
         "body": other["credentials"]["bodies"]["school"],
+        "recovery": other["credentials"]["recovery"],
     }
     params = {"pid": pid, "rid": "0" * 32, "cid": "0" * 32}
     checked = 0
