@@ -31,10 +31,17 @@ def serve(
     ] = None,
     run_worker: Annotated[bool | None, typer.Option(help=_help("run_worker"))] = None,
     log_level: Annotated[str | None, typer.Option(help=_help("log_level"))] = None,
+    log_file: Annotated[Path | None, typer.Option(help=_help("log_file"))] = None,
 ) -> None:
     """Run the neutral linkage server (HTTP API, background runs, audit log)."""
+    import os
+
     import uvicorn
 
+    from server.core.files import UMASK
+
+    # Everything this process creates is private to its user (folders 0700, files 0600).
+    os.umask(UMASK)
     from server.core.logging import uvicorn_log_config
     from server.main import create_app
 
@@ -49,6 +56,7 @@ def serve(
         "worker_poll_seconds": worker_poll_seconds,
         "run_worker": run_worker,
         "log_level": log_level,
+        "log_file": log_file,
     }
     settings = Settings(**{k: v for k, v in given.items() if v is not None})
     uvicorn.run(
@@ -56,7 +64,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         access_log=False,
-        log_config=uvicorn_log_config(settings.log_level),
+        log_config=uvicorn_log_config(settings.log_level, settings.log_file),
         proxy_headers=True,
         server_header=False,
     )

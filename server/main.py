@@ -25,6 +25,7 @@ from server.api.deps import AUDIT_SCOPE_KEY, AnyParty, Operator
 from server.api.routes import audit_log, credentials, projects, results, runs, uploads
 from server.core import audit
 from server.core.config import Settings
+from server.core.files import private_dir, secure_sqlite, secure_tree
 from server.core.logging import configure_logging
 from server.core.problems import install_problem_handlers
 from server.credentials import ensure_operator_credential
@@ -158,13 +159,14 @@ class SecurityHeadersMiddleware:
 
 
 def _initialise(app: FastAPI, settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    tmp = settings.uploads_dir / "tmp"
-    if tmp.exists():  # leftovers of a crashed upload: never part of any stored upload
-        for leftover in tmp.iterdir():
-            leftover.unlink(missing_ok=True)
+    # Data folder 0700, every file in it 0600 (also repairs an older installation).
+    secure_tree(settings.data_dir)
+    private_dir(settings.uploads_dir)
+    tmp = private_dir(settings.uploads_dir / "tmp")
+    for leftover in tmp.iterdir():  # a crashed upload's files: never part of any upload
+        leftover.unlink(missing_ok=True)
     url = settings.resolved_database_url
+    secure_sqlite(url)
     upgrade(url)
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
@@ -191,7 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the linkage server app. Migrations, the operator credential and the worker
     start in the lifespan (i.e. when the server starts)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

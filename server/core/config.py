@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         default=True, description="Run the background linkage worker in this process."
     )
     log_level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING).")
+    log_file: Path | None = Field(
+        default=None,
+        description="Append the JSON log lines to this file (created with mode 0600) instead "
+        "of stderr.",
+    )
 
     @property
     def resolved_database_url(self) -> str:
