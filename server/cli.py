@@ -32,6 +32,15 @@ def serve(
     run_worker: Annotated[bool | None, typer.Option(help=_help("run_worker"))] = None,
     log_level: Annotated[str | None, typer.Option(help=_help("log_level"))] = None,
     log_file: Annotated[Path | None, typer.Option(help=_help("log_file"))] = None,
+    auth_failure_burst: Annotated[
+        int | None, typer.Option(help=_help("auth_failure_burst"))
+    ] = None,
+    auth_failure_per_minute: Annotated[
+        float | None, typer.Option(help=_help("auth_failure_per_minute"))
+    ] = None,
+    auth_failure_audit_seconds: Annotated[
+        float | None, typer.Option(help=_help("auth_failure_audit_seconds"))
+    ] = None,
 ) -> None:
     """Run the neutral linkage server (HTTP API, background runs, audit log)."""
     import os
@@ -57,6 +66,9 @@ def serve(
         "run_worker": run_worker,
         "log_level": log_level,
         "log_file": log_file,
+        "auth_failure_burst": auth_failure_burst,
+        "auth_failure_per_minute": auth_failure_per_minute,
+        "auth_failure_audit_seconds": auth_failure_audit_seconds,
     }
     settings = Settings(**{k: v for k, v in given.items() if v is not None})
     uvicorn.run(

@@ -28,10 +28,12 @@ from server.core.config import Settings
 from server.core.files import private_dir, secure_sqlite, secure_tree
 from server.core.logging import configure_logging
 from server.core.problems import install_problem_handlers
+from server.core.ratelimit import AuthFailureLimiter
 from server.credentials import ensure_operator_credential
 from server.db.migrate import upgrade
 from server.db.models import AuditHead
 from server.db.session import make_engine, make_sessionmaker
+from server.housekeeping import Housekeeper, flush_auth_failures
 from server.worker import Worker, requeue_interrupted
 
 _log = logging.getLogger("kakehashi.server")
@@ -94,18 +96,21 @@ class AuditAndLogMiddleware:
             metrics.latency.labels(route).observe(elapsed)
             actor = note.pop("actor", None)
             project_id = note.pop("project_id", None)
+            action = note.pop("action", "http.request")
             if actor is not None:
+                client = scope.get("client")
                 detail = {
                     "method": scope["method"],
                     "route": route,
                     "status": status["code"],
+                    "client": client[0] if client else "unknown",
                     **note,
                 }
                 await anyio.to_thread.run_sync(
                     lambda: audit.append_now(
                         self.owner.state.sessionmaker,
                         actor=actor,
-                        action="http.request",
+                        action=action,
                         project_id=project_id,
                         detail=detail,
                     )
@@ -182,6 +187,11 @@ def _initialise(app: FastAPI, settings: Settings) -> None:
     requeue_interrupted(factory)
     app.state.engine = engine
     app.state.sessionmaker = factory
+    limiter: AuthFailureLimiter = app.state.auth_limiter
+    app.state.housekeeper = Housekeeper(
+        [lambda final: flush_auth_failures(factory, limiter, everything=final)]
+    )
+    app.state.housekeeper.start()
     app.state.worker = None
     if settings.run_worker:
         worker = Worker(factory, settings)
@@ -204,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if app.state.worker is not None:
                 await anyio.to_thread.run_sync(app.state.worker.stop)
+            await anyio.to_thread.run_sync(app.state.housekeeper.stop)
             app.state.engine.dispose()
 
     app = FastAPI(
@@ -219,6 +230,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = _Metrics()
+    app.state.auth_limiter = AuthFailureLimiter(
+        burst=settings.auth_failure_burst,
+        per_minute=settings.auth_failure_per_minute,
+        collapse_seconds=settings.auth_failure_audit_seconds,
+        max_clients=settings.auth_limiter_max_clients,
+    )
     install_problem_handlers(app)
     # Routes are added directly (not via include_router) so that ``app.routes`` lists every
     # APIRoute with its full path, for the role-matrix test and metrics labels.

@@ -44,6 +44,27 @@ class Settings(BaseSettings):
         default=True, description="Run the background linkage worker in this process."
     )
     log_level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING).")
+    auth_failure_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Failed authentications one client address may make in a row before "
+        "it gets 429 (token bucket size).",
+    )
+    auth_failure_per_minute: float = Field(
+        default=10.0,
+        ge=0,
+        description="How fast an address earns back failed-authentication allowance "
+        "(tokens per minute).",
+    )
+    auth_failure_audit_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Failed authentications of one address after the first are collapsed "
+        "into one audit entry per this many seconds.",
+    )
+    auth_limiter_max_clients: int = Field(
+        default=10_000, ge=1, description="Most client addresses the rate limiter tracks."
+    )
     log_file: Path | None = Field(
         default=None,
         description="Append the JSON log lines to this file (created with mode 0600) instead "
