@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.core import audit
+from server.core import anchor, audit
 from server.core.ratelimit import AuthFailureLimiter
+from server.db.models import AuditHead
 
 _log = logging.getLogger("kakehashi.server")
 
@@ -32,6 +36,42 @@ def flush_auth_failures(
             factory, actor="system", action="auth.failed.repeated", detail=burst.detail()
         )
     return len(bursts)
+
+
+class Checkpointer:
+    """Writes a signed checkpoint when ``every_entries`` new entries have arrived, when
+    ``every_seconds`` have passed with new entries, at start (if the head moved since the
+    newest checkpoint in the folder) and at shutdown."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        key: Ed25519PrivateKey,
+        folder: Path,
+        *,
+        every_entries: int,
+        every_seconds: float,
+    ) -> None:
+        self.factory, self.key, self.folder = factory, key, folder
+        self.every_entries, self.every_seconds = every_entries, every_seconds
+        self.last_seq = anchor.newest_seq(folder)
+        self.last_time = -float("inf")
+
+    def __call__(self, final: bool = False) -> Path | None:
+        with self.factory() as session:
+            head = session.get(AuditHead, 1)
+            seq = 0 if head is None else head.seq
+            now = time.monotonic()
+            new = seq - self.last_seq
+            if new <= 0 or not (
+                final or new >= self.every_entries or now - self.last_time >= self.every_seconds
+            ):
+                return None
+            checkpoint = anchor.make_checkpoint(session, self.key)
+        path = anchor.write_checkpoint(self.folder, checkpoint)
+        self.last_seq, self.last_time = checkpoint["seq"], now
+        _log.info("audit checkpoint written", extra={"seq": checkpoint["seq"], "path": str(path)})
+        return path
 
 
 class Housekeeper:

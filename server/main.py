@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.api.deps import AUDIT_SCOPE_KEY, AnyParty, Operator
 from server.api.routes import audit_log, credentials, projects, results, runs, uploads
 from server.core import audit
+from server.core.anchor import key_id, load_or_create_key
 from server.core.config import Settings
 from server.core.files import private_dir, secure_sqlite, secure_tree
 from server.core.logging import configure_logging
@@ -33,7 +34,7 @@ from server.credentials import ensure_operator_credential
 from server.db.migrate import upgrade
 from server.db.models import AuditHead
 from server.db.session import make_engine, make_sessionmaker
-from server.housekeeping import Housekeeper, flush_auth_failures
+from server.housekeeping import Checkpointer, Housekeeper, flush_auth_failures
 from server.worker import Worker, requeue_interrupted
 
 _log = logging.getLogger("kakehashi.server")
@@ -188,9 +189,27 @@ def _initialise(app: FastAPI, settings: Settings) -> None:
     app.state.engine = engine
     app.state.sessionmaker = factory
     limiter: AuthFailureLimiter = app.state.auth_limiter
-    app.state.housekeeper = Housekeeper(
-        [lambda final: flush_auth_failures(factory, limiter, everything=final)]
-    )
+    duties: list[Callable[[bool], object]] = [
+        lambda final: flush_auth_failures(factory, limiter, everything=final)
+    ]
+    if settings.audit_key_file is not None and settings.checkpoint_dir is not None:
+        key = load_or_create_key(settings.audit_key_file, settings.data_dir)
+        duties.append(
+            Checkpointer(
+                factory,
+                key,
+                settings.checkpoint_dir,
+                every_entries=settings.audit_checkpoint_every_entries,
+                every_seconds=settings.audit_checkpoint_every_minutes * 60,
+            )
+        )
+        _log.info(
+            "audit checkpoints on",
+            extra={"key_id": key_id(key.public_key()), "folder": str(settings.checkpoint_dir)},
+        )
+    else:
+        _log.warning("audit checkpoints off: set audit_key_file to anchor the audit log")
+    app.state.housekeeper = Housekeeper(duties)
     app.state.housekeeper.start()
     app.state.worker = None
     if settings.run_worker:
