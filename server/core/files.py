@@ -62,11 +62,14 @@ def secure_sqlite(url: str) -> None:
 
 
 def secure_tree(root: Path) -> None:
-    """Set every folder under ``root`` (included) to 0700 and every file to 0600."""
+    """Set every folder under ``root`` (included) to 0700 and every file to 0600; links
+    (to places outside the data folder, perhaps) are left alone."""
     private_dir(root)
-    for folder, dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(root):  # symlinks are not followed or changed
         for name in dirs:
-            os.chmod(Path(folder) / name, DIR_MODE)
+            target = Path(folder) / name
+            if not target.is_symlink():
+                os.chmod(target, DIR_MODE)
         for name in files:
             target = Path(folder) / name
             if not target.is_symlink():

@@ -85,3 +85,24 @@ def test_an_older_world_readable_installation_is_repaired(tmp_path: Path) -> Non
     assert modes["."] == 0o700 and modes["uploads"] == 0o700
     assert modes[os.path.join("uploads", "old.rec")] == 0o600
     assert not {n: oct(m) for n, m in modes.items() if m & 0o077}
+
+
+def test_secure_tree_leaves_links_and_their_targets_alone(tmp_path: Path) -> None:
+    from server.core.files import secure_tree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_text("x")
+    os.chmod(outside, 0o755)
+    os.chmod(outside / "f", 0o644)
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "g").write_text("y")
+    os.chmod(data / "sub" / "g", 0o644)
+    (data / "link-dir").symlink_to(outside)
+    (data / "link-file").symlink_to(outside / "f")
+    secure_tree(data)
+    assert stat.S_IMODE((data / "sub" / "g").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "sub").stat().st_mode) == 0o700
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o755
+    assert stat.S_IMODE((outside / "f").stat().st_mode) == 0o644
