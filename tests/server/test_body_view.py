@@ -103,3 +103,27 @@ def test_body_tokens_differ_per_body_for_the_same_group(live: LiveServer) -> Non
     a = _mapping(live, creds["bodies"]["school"], pid)
     b = _mapping(live, creds["bodies"]["welfare"], pid)
     assert not set(a.values()) & set(b.values())
+
+
+def test_the_view_key_never_leaves_the_server(live: LiveServer) -> None:
+    from sqlalchemy import create_engine, text
+
+    project = live.new_project()
+    pid, creds = project["project_id"], project["credentials"]
+    rng = np.random.default_rng(4)
+    _upload(live, creds["bodies"]["school"], pid, binary_bytes(encodings(random_clks(rng, 5))))
+    _upload(live, creds["bodies"]["welfare"], pid, binary_bytes(encodings(random_clks(rng, 5))))
+    _run(live, creds["coordinator"], pid)
+    engine = create_engine(live.settings.resolved_database_url)
+    with engine.connect() as conn:
+        keys = [k for (k,) in conn.execute(text("select view_key from runs"))]
+    engine.dispose()
+    assert keys and all(len(k) == 64 for k in keys)
+    seen = []
+    with live.client(creds["coordinator"]) as c:
+        for path in ("runs", "audit", "results/tokens", "results/events", "results/review"):
+            seen.append(c.get(f"/api/v1/projects/{pid}/{path}").text)
+    with live.client(creds["bodies"]["school"]) as c:
+        seen.append(c.get(f"/api/v1/projects/{pid}/results/mapping").text)
+        seen.append(c.get(f"/api/v1/projects/{pid}").text)
+    assert not any(k in text_ for k in keys for text_ in seen)
