@@ -529,7 +529,11 @@ def resolve(
     refs: Annotated[list[str] | None, typer.Argument(help="Refs to look up.")] = None,
     token: Annotated[
         list[str] | None,
-        typer.Option("--token", help="Look up a token instead (needs --mapping); repeatable."),
+        typer.Option(
+            "--token",
+            help="Look up a token of this body's own mapping of the same run instead (needs "
+            "--mapping; the coordinator's tokens differ, it asks by ref); repeatable.",
+        ),
     ] = None,
     mapping: Annotated[
         Path | None,

@@ -36,6 +36,7 @@ _USER_ERRORS: tuple[type[BaseException], ...] = (
 def _build() -> typer.Typer:
     import encoders.cli
     import kakehashi.coordinator
+    import kakehashi.credentials
     import kakehashi.dashboard_cli
     import kakehashi.demo
     import kakehashi.support_cli
@@ -45,6 +46,7 @@ def _build() -> typer.Typer:
     kakehashi.coordinator.register(app)
     kakehashi.support_cli.register(app)
     kakehashi.dashboard_cli.register(app)
+    kakehashi.credentials.register(app)
     server.cli.register(app)
     kakehashi.demo.register(app)
     try:

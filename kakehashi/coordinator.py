@@ -71,6 +71,7 @@ def project_create(
     out_dir.mkdir(parents=True, exist_ok=True)
     credentials = created["credentials"]
     _write_private(out_dir / "coordinator.credential", credentials["coordinator"])
+    _write_private(out_dir / "coordinator.recovery", credentials["recovery"])
     for body_name, secret in credentials["bodies"].items():
         _write_private(out_dir / f"body-{body_name}.credential", secret)
     info = {k: v for k, v in created.items() if k != "credentials"}
@@ -84,6 +85,11 @@ def project_create(
         apply_on_create(
             server, created["project_id"], credentials["coordinator"], catalogue, coordinator_key
         )
+    out.print(
+        "coordinator: run `kakehashi credentials take-over` now if someone else (e.g. the "
+        "operator) created this project, so that nothing they saw stays valid; keep "
+        "coordinator.recovery offline, apart from coordinator.credential."
+    )
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,10 +18,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.api.deps import AUDIT_SCOPE_KEY
+from server.api.deps import AUDIT_SCOPE_KEY, AnyParty, Operator
 from server.api.routes import (
     audit_log,
     coordinator_overview,
@@ -35,13 +35,17 @@ from server.api.routes import (
     uploads,
 )
 from server.core import audit
+from server.core.anchor import key_id, load_or_create_key
 from server.core.config import Settings
+from server.core.files import private_dir, secure_sqlite, secure_tree
 from server.core.logging import configure_logging
 from server.core.problems import install_problem_handlers
+from server.core.ratelimit import AuthFailureLimiter
 from server.credentials import ensure_operator_credential
 from server.db.migrate import upgrade
 from server.db.models import AuditHead
 from server.db.session import make_engine, make_sessionmaker
+from server.housekeeping import Checkpointer, Housekeeper, flush_auth_failures
 from server.worker import Worker, requeue_interrupted
 
 _log = logging.getLogger("kakehashi.server")
@@ -104,18 +108,21 @@ class AuditAndLogMiddleware:
             metrics.latency.labels(route).observe(elapsed)
             actor = note.pop("actor", None)
             project_id = note.pop("project_id", None)
+            action = note.pop("action", "http.request")
             if actor is not None:
+                client = scope.get("client")
                 detail = {
                     "method": scope["method"],
                     "route": route,
                     "status": status["code"],
+                    "client": client[0] if client else "unknown",
                     **note,
                 }
                 await anyio.to_thread.run_sync(
                     lambda: audit.append_now(
                         self.owner.state.sessionmaker,
                         actor=actor,
-                        action="http.request",
+                        action=action,
                         project_id=project_id,
                         detail=detail,
                     )
@@ -132,14 +139,51 @@ class AuditAndLogMiddleware:
             )
 
 
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+class SecurityHeadersMiddleware:
+    """Adds :data:`SECURITY_HEADERS` to every response.
+
+    Every response of this server is either an error, a credential-bound JSON/CSV answer or
+    a download of tokens: none may be cached (``no-store``), sniffed as another type, framed
+    or given a referrer. The ``server`` header is switched off in uvicorn itself.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in SECURITY_HEADERS}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message["headers"] = headers + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, _send)
+
+
 def _initialise(app: FastAPI, settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-    tmp = settings.uploads_dir / "tmp"
-    if tmp.exists():  # leftovers of a crashed upload: never part of any stored upload
-        for leftover in tmp.iterdir():
-            leftover.unlink(missing_ok=True)
+    # Data folder 0700, every file in it 0600 (also repairs an older installation).
+    secure_tree(settings.data_dir)
+    private_dir(settings.uploads_dir)
+    tmp = private_dir(settings.uploads_dir / "tmp")
+    for leftover in tmp.iterdir():  # a crashed upload's files: never part of any upload
+        leftover.unlink(missing_ok=True)
     url = settings.resolved_database_url
+    secure_sqlite(url)
     upgrade(url)
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
@@ -155,6 +199,29 @@ def _initialise(app: FastAPI, settings: Settings) -> None:
     requeue_interrupted(factory)
     app.state.engine = engine
     app.state.sessionmaker = factory
+    limiter: AuthFailureLimiter = app.state.auth_limiter
+    duties: list[Callable[[bool], object]] = [
+        lambda final: flush_auth_failures(factory, limiter, everything=final)
+    ]
+    if settings.audit_key_file is not None and settings.checkpoint_dir is not None:
+        key = load_or_create_key(settings.audit_key_file, settings.data_dir)
+        duties.append(
+            Checkpointer(
+                factory,
+                key,
+                settings.checkpoint_dir,
+                every_entries=settings.audit_checkpoint_every_entries,
+                every_seconds=settings.audit_checkpoint_every_minutes * 60,
+            )
+        )
+        _log.info(
+            "audit checkpoints on",
+            extra={"key_id": key_id(key.public_key()), "folder": str(settings.checkpoint_dir)},
+        )
+    else:
+        _log.warning("audit checkpoints off: set audit_key_file to anchor the audit log")
+    app.state.housekeeper = Housekeeper(duties)
+    app.state.housekeeper.start()
     app.state.worker = None
     if settings.run_worker:
         worker = Worker(factory, settings)
@@ -166,7 +233,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the linkage server app. Migrations, the operator credential and the worker
     start in the lifespan (i.e. when the server starts)."""
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_file)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -177,17 +244,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if app.state.worker is not None:
                 await anyio.to_thread.run_sync(app.state.worker.stop)
+            await anyio.to_thread.run_sync(app.state.housekeeper.stop)
             app.state.engine.dispose()
 
     app = FastAPI(
         title="Kakehashi linkage server",
         version="1",
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        # No Swagger UI / ReDoc: they load scripts from a public CDN, which a closed
+        # municipal network cannot reach and which should not run on this origin. The
+        # schema itself is served below to any holder of a credential.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.metrics = _Metrics()
+    app.state.auth_limiter = AuthFailureLimiter(
+        burst=settings.auth_failure_burst,
+        per_minute=settings.auth_failure_per_minute,
+        collapse_seconds=settings.auth_failure_audit_seconds,
+        max_clients=settings.auth_limiter_max_clients,
+    )
     install_problem_handlers(app)
     # Routes are added directly (not via include_router) so that ``app.routes`` lists every
     # APIRoute with its full path, for the role-matrix test and metrics labels.
@@ -203,11 +281,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
-    def metrics() -> Response:
-        """Prometheus metrics (request counts and latencies)."""
+    def metrics(principal: Operator) -> Response:
+        """Prometheus metrics (request counts and latencies); operator credential only."""
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_schema(principal: AnyParty) -> JSONResponse:
+        """The OpenAPI schema, for any holder of a credential (e.g. API testing tools)."""
+        return JSONResponse(app.openapi())
+
     app.add_middleware(AuditAndLogMiddleware, owner=app)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
 
 

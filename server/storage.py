@@ -23,6 +23,7 @@ from linkage.container import (
     parse_binary_header,
 )
 from linkage.errors import EncodingsFormatError
+from server.core.files import open_private
 from server.core.problems import Problem
 
 
@@ -103,7 +104,7 @@ def _ingest_binary(raw_path: Path, out_path: Path, project: dict) -> Ingested:
     ref_chunks: list[np.ndarray] = []
     count = 0
     header = None
-    with raw_path.open("rb") as src, out_path.open("wb") as dst:
+    with raw_path.open("rb") as src, open_private(out_path) as dst:
         for header, refs, clks in iter_binary_records(src):
             if count == 0:
                 _check_against_project(header.schema_id, header.bit_length, project)
@@ -138,7 +139,7 @@ def _ingest_json(raw_path: Path, out_path: Path, project: dict) -> Ingested:
         -1, REF_BYTES
     )
     rows = np.hstack([refs, encodings.clks])
-    with out_path.open("wb") as dst:
+    with open_private(out_path) as dst:
         dst.write(rows.tobytes())
         dst.flush()
         os.fsync(dst.fileno())
@@ -180,7 +181,7 @@ async def receive_to_file(
     """
     digest = hashlib.sha256()
     size = 0
-    with path.open("wb") as handle:
+    with open_private(path) as handle:
         async for chunk in chunks:
             size += len(chunk)
             if size > limit:

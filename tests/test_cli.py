@@ -20,6 +20,13 @@ SUBCOMMANDS = [
     ["demo"],
     ["support"],
     ["rules", "check"],
+    ["audit", "verify"],
+    ["audit", "checkpoint"],
+    ["credentials", "rotate"],
+    ["credentials", "reissue"],
+    ["credentials", "recovery-code"],
+    ["credentials", "recover"],
+    ["credentials", "take-over"],
 ]
 
 
@@ -167,3 +174,15 @@ def test_check_reads_a_large_export_in_chunks(
     assert "20000 data rows; 1 would be rejected (0.0%)" in printed
     assert "row 12002, column 生年月日: error: impossible date" in printed
     assert "row 16002, column 宛名番号: warning: record id also on row 4" in printed
+
+
+def test_upload_refuses_a_keys_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The keys file (ref → record id) never leaves the body, even by mistake."""
+    keys = tmp_path / "jumin.keys.csv"
+    keys.write_text("ref,record_id\n" + "a" * 32 + ",R-1\n", encoding="utf-8")
+    cred = tmp_path / "body.credential"
+    cred.write_text("kkh_x\n")
+    code = run(["upload", str(keys), "--server", "http://127.0.0.1:9", "--project", "p",
+                "--credential", str(cred)])  # fmt: skip
+    assert code == 2
+    assert "never leaves the body" in capsys.readouterr().err

@@ -25,7 +25,8 @@ class Principal:
 
     Attributes:
         credential_id: public id of the credential used.
-        role: ``operator``, ``coordinator`` or ``body``.
+        role: ``operator``, ``coordinator``, ``body`` or ``recovery`` (a coordinator's
+            one-time recovery code: it may only recover the coordinator credential).
         project_id: the project a coordinator or body credential belongs to.
         body: the body name of a body credential.
     """
@@ -67,13 +68,43 @@ def _as_aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def client_address(request: Request) -> str:
+    """The caller's address (behind a proxy on 127.0.0.1: from its X-Forwarded-For)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _refuse(request: Request, client: str, reason: str, actor: str, *, limited: bool) -> Problem:
+    """Count a failed authentication; audit it now if it opens a burst (else collapsed)."""
+    if request.app.state.auth_limiter.failure(client, reason, limited=limited):
+        audit_note(request, actor=actor, action="auth.failed", outcome=reason, client=client)
+    if reason == "no-credential":
+        return Problem(401, "Unauthorized", "a bearer credential is required", "unauthorized")
+    return Problem(401, "Unauthorized", reason, "unauthorized")
+
+
 def authenticate(request: Request) -> Principal:
-    """Resolve the bearer credential; 401 when missing, unknown, revoked or expired."""
+    """Resolve the bearer credential; 401 when missing, unknown, revoked or expired, 429
+    while the caller's address has failed too often (``server.core.ratelimit``)."""
+    client = client_address(request)
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        audit_note(request, actor="anonymous", outcome="no-credential")
-        raise Problem(401, "Unauthorized", "a bearer credential is required", "unauthorized")
+        raise _refuse(request, client, "no-credential", "anonymous", limited=False)
+    limiter = request.app.state.auth_limiter
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        if limiter.failure(client, "rate-limited", limited=False):
+            audit_note(
+                request, actor="anonymous", action="auth.failed", outcome="rate-limited",
+                client=client,
+            )  # fmt: skip
+        raise Problem(
+            429,
+            "Too Many Requests",
+            f"too many failed authentications from this address; retry after {wait} s",
+            "rate-limited",
+            headers={"Retry-After": str(wait)},
+        )
     with request.app.state.sessionmaker() as session:
         cred = session.execute(
             select(Credential).where(Credential.secret_hash == hash_credential(secret.strip()))
@@ -87,12 +118,8 @@ def authenticate(request: Request) -> Principal:
     elif cred.expires_at is not None and _as_aware(cred.expires_at) <= now:
         reason = "credential expired"
     if reason is not None or cred is None:
-        audit_note(
-            request,
-            actor=f"invalid:{cred.id}" if cred else "anonymous",
-            outcome=reason,
-        )
-        raise Problem(401, "Unauthorized", f"{reason}", "unauthorized")
+        actor = f"invalid:{cred.id}" if cred else "anonymous"
+        raise _refuse(request, client, reason or "unknown credential", actor, limited=True)
     principal = Principal(cred.id, cred.role, cred.project_id, cred.body)
     audit_note(request, actor=principal.actor, project_id=principal.project_id)
     return principal
@@ -136,3 +163,5 @@ Coordinator = Annotated[Principal, Depends(require_roles("coordinator"))]
 Body = Annotated[Principal, Depends(require_roles("body"))]
 Member = Annotated[Principal, Depends(require_roles("coordinator", "body"))]
 CoordinatorOrOperator = Annotated[Principal, Depends(require_roles("coordinator", "operator"))]
+AnyParty = Annotated[Principal, Depends(require_roles("operator", "coordinator", "body"))]
+Recovery = Annotated[Principal, Depends(require_roles("recovery"))]

@@ -2,7 +2,9 @@
 
 ``hash = SHA-256(prev_hash || canonical JSON of (seq, ts, actor, project_id, action, detail))``.
 A single-row ``audit_head`` table holds the last seq and hash, so deleting the newest
-entries is detected as well as editing or deleting any earlier one.
+entries is detected as well as editing or deleting any earlier one. Someone who can write
+the database can rewrite the head too; :func:`verify_against` checks the chain against
+signed checkpoints kept elsewhere (:mod:`server.core.anchor`), which they cannot forge.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class VerifyResult:
     entries: int
     problem: str | None = None
     bad_seq: int | None = None
+    anchored: int | None = None  # entries up to this seq match a signed checkpoint
 
 
 def verify(session: Session) -> VerifyResult:
@@ -127,3 +130,43 @@ def verify(session: Session) -> VerifyResult:
             count + 1,
         )
     return VerifyResult(True, count)
+
+
+def verify_against(session: Session, checkpoints: list[dict[str, Any]]) -> VerifyResult:
+    """Verify the chain, then that it still holds every entry the (already signature-
+    checked) ``checkpoints`` vouch for, with the hash they vouch for.
+
+    This detects a truncated log whose head was rewritten (an entry a checkpoint names is
+    gone) and an edited entry whose later hashes were recomputed (the hash at a
+    checkpoint's seq differs), for everything up to the newest checkpoint.
+    """
+    result = verify(session)
+    if not result.ok:
+        return result
+    n = result.entries
+    last_ok = 0
+    for cp in sorted(checkpoints, key=lambda c: c["seq"]):
+        seq, where = cp["seq"], f"checkpoint {cp.get('file', '')} signed {cp.get('made_at')}"
+        if seq == 0:
+            continue
+        if seq > n:
+            return VerifyResult(
+                False,
+                n,
+                f"the log ends at entry {n}, but {where} vouches for entry {seq}: entries "
+                f"{n + 1}..{seq} were removed and the chain head rewritten",
+                n + 1,
+                last_ok or None,
+            )
+        entry = session.get(AuditEntry, seq)
+        if entry is None or entry.hash != cp["hash"]:
+            return VerifyResult(
+                False,
+                n,
+                f"entry {seq} does not match {where}: the log was rewritten between entry "
+                f"{last_ok + 1} and entry {seq} (hashes recomputed after an edit)",
+                last_ok + 1,
+                last_ok or None,
+            )
+        last_ok = seq
+    return VerifyResult(True, n, anchored=last_ok or None)

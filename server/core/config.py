@@ -44,6 +44,50 @@ class Settings(BaseSettings):
         default=True, description="Run the background linkage worker in this process."
     )
     log_level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING).")
+    auth_failure_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Failed authentications one client address may make in a row before "
+        "it gets 429 (token bucket size).",
+    )
+    auth_failure_per_minute: float = Field(
+        default=10.0,
+        ge=0,
+        description="How fast an address earns back failed-authentication allowance "
+        "(tokens per minute).",
+    )
+    auth_failure_audit_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Failed authentications of one address after the first are collapsed "
+        "into one audit entry per this many seconds.",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 key (PEM) that signs audit checkpoints; created with "
+        "<file>.pub if missing. Must lie outside data_dir. Unset: no checkpoints.",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        default=None,
+        description="Folder for signed audit checkpoints (default: 'checkpoints' beside "
+        "the key file); copy it off this host.",
+    )
+    audit_checkpoint_every_entries: int = Field(
+        default=1000, ge=1, description="Write a checkpoint after this many new audit entries."
+    )
+    audit_checkpoint_every_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="Write a checkpoint at least this often while new entries arrive.",
+    )
+    auth_limiter_max_clients: int = Field(
+        default=10_000, ge=1, description="Most client addresses the rate limiter tracks."
+    )
+    log_file: Path | None = Field(
+        default=None,
+        description="Append the JSON log lines to this file (created with mode 0600) instead "
+        "of stderr.",
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -51,6 +95,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'kakehashi.db').resolve()}"
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        """Where signed audit checkpoints go (None when checkpoints are off)."""
+        if self.audit_checkpoint_dir is not None:
+            return self.audit_checkpoint_dir
+        if self.audit_key_file is None:
+            return None
+        return self.audit_key_file.parent / "checkpoints"
 
     @property
     def uploads_dir(self) -> Path:

@@ -16,22 +16,38 @@ _log = logging.getLogger("kakehashi.server")
 class Problem(Exception):
     """An error shown to the client as ``application/problem+json``."""
 
-    def __init__(self, status: int, title: str, detail: str = "", kind: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        kind: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail or title)
         self.status = status
         self.title = title
         self.detail = detail
         self.kind = kind or title.lower().replace(" ", "-")
+        self.headers = headers
 
 
-def problem_response(status: int, title: str, detail: str = "", kind: str = "") -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str = "",
+    kind: str = "",
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = {
         "type": f"https://kakehashi.invalid/problems/{kind or title.lower().replace(' ', '-')}",
         "title": title,
         "status": status,
         "detail": detail,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -40,7 +56,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, exc.kind)
+        return problem_response(exc.status, exc.title, exc.detail, exc.kind, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -6,6 +6,7 @@ files under ``<data_dir>/uploads`` and deleted on close or after the retention p
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -93,6 +94,12 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Per-run secret for the bodies' view of the tokens (issue 12): a body's mapping shows
+    # HMAC(view_key, body, stable token), so its tokens change every run and reveal no
+    # merge. Never returned by the API.
+    view_key: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, default=lambda: secrets.token_hex(32)
+    )
 
 
 class TokenRow(Base):

@@ -83,7 +83,12 @@ def start_server(settings: Settings, backend: str) -> LiveServer:
     """Start uvicorn with ``create_app(settings)`` in a thread on a free port."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -33,12 +33,41 @@ def upload(live: LiveServer, cred: str, pid: str, data: bytes, mode: str = "repl
 
 
 def test_health_docs_metrics(live: LiveServer) -> None:
+    project = live.new_project()
+    body = project["credentials"]["bodies"]["school"]
     with live.client() as c:
         assert c.get("/healthz").json() == {"status": "ok"}
-        assert c.get("/docs").status_code == 200
+        for path in ("/docs", "/redoc"):  # no UI pulling scripts from a CDN
+            assert c.get(path).status_code == 404
+        assert c.get("/openapi.json").status_code == 401
+        assert c.get("/metrics").status_code == 401
+    with live.client(body) as c:
         assert "/api/v1/projects/{pid}/uploads" in c.get("/openapi.json").json()["paths"]
+        assert c.get("/metrics").status_code == 403
+    with live.client(live.operator) as c:
         metrics = c.get("/metrics")
         assert "kakehashi_http_requests_total" in metrics.text
+
+
+def test_security_headers_on_every_response(live: LiveServer) -> None:
+    project = live.new_project()
+    pid = project["project_id"]
+    with live.client(project["credentials"]["coordinator"]) as c:
+        responses = [
+            c.get("/healthz"),
+            c.get(f"/api/v1/projects/{pid}"),
+            c.get(f"/api/v1/projects/{pid}/results/tokens"),  # 404 problem: no run yet
+            c.get("/api/v1/no/such/path"),
+        ]
+    with live.client("kkh_wrong") as c:
+        responses.append(c.get(f"/api/v1/projects/{pid}"))
+    for r in responses:
+        assert r.headers["x-content-type-options"] == "nosniff", r.request.url
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+        assert "server" not in r.headers
 
 
 def test_operator_credential_file_is_private(live: LiveServer) -> None:
@@ -125,7 +154,9 @@ def test_full_run_tokens_mapping_and_audit(live: LiveServer) -> None:
         assert mapping.status_code == 200
         rows = mapping.json()["rows"]
         assert {ref for ref, _ in rows} == set(enc_s.refs)
-        assert all(token_of[("school", ref)] == tok for ref, tok in rows)
+        # the body's own per-run tokens, not the coordinator's (tests/server/test_body_view.py)
+        assert len({tok for _, tok in rows}) == len(rows)
+        assert not {tok for _, tok in rows} & set(token_of.values())
         assert c.get(f"/api/v1/projects/{pid}/results/tokens").status_code == 403
 
     with live.client(creds["coordinator"]) as c:
@@ -263,8 +294,8 @@ def test_revoked_and_reissued_credentials(live: LiveServer) -> None:
     project = live.new_project()
     pid = project["project_id"]
     old = project["credentials"]["coordinator"]
-    with live.client(live.operator) as c:
-        r = c.post(f"/api/v1/projects/{pid}/credentials", json={"role": "coordinator"})
+    with live.client(old) as c:  # a party rotates its own (tests/server/test_credentials_consent)
+        r = c.post("/api/v1/credentials/rotate", json={})
         assert r.status_code == 201
         new = r.json()["credential"]
     with live.client(old) as c:

@@ -12,13 +12,17 @@ PUBLIC = "public"
 # (method, path) -> roles allowed. A new route without a rule makes the test fail.
 RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/healthz"): {PUBLIC},
-    ("GET", "/metrics"): {PUBLIC},
+    ("GET", "/metrics"): {"operator"},
+    ("GET", "/openapi.json"): {"operator", "coordinator", "body"},
     ("POST", "/api/v1/projects"): {"operator"},
     ("GET", "/api/v1/projects"): {"operator"},
     ("GET", "/api/v1/projects/{pid}"): {"coordinator", "body"},
     ("GET", "/api/v1/projects/{pid}/schema"): {"coordinator", "body"},
     ("POST", "/api/v1/projects/{pid}/close"): {"coordinator", "operator"},
-    ("POST", "/api/v1/projects/{pid}/credentials"): {"operator"},
+    ("POST", "/api/v1/projects/{pid}/credentials"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/credentials/recovery"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/credentials/recover"): {"recovery"},
+    ("POST", "/api/v1/credentials/rotate"): {"operator", "coordinator", "body"},
     ("DELETE", "/api/v1/credentials/{cid}"): {"operator"},
     ("POST", "/api/v1/projects/{pid}/uploads"): {"body"},
     ("POST", "/api/v1/projects/{pid}/runs"): {"coordinator"},
@@ -42,7 +46,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/projects/{pid}/signals/status"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/signals/rows"): {"coordinator"},
 }
-ROLES = ("operator", "coordinator", "body")
+ROLES = ("operator", "coordinator", "body", "recovery")
 
 
 def _endpoints() -> list[tuple[str, str]]:
@@ -65,10 +69,12 @@ def test_role_matrix(live: LiveServer) -> None:
         "operator": live.operator,
         "coordinator": ours["credentials"]["coordinator"],
         "body": ours["credentials"]["bodies"]["school"],
+        "recovery": ours["credentials"]["recovery"],
     }
     foreign = {
         "coordinator": other["credentials"]["coordinator"],
         "body": other["credentials"]["bodies"]["school"],
+        "recovery": other["credentials"]["recovery"],
     }
     params = {"pid": pid, "rid": "0" * 32, "cid": "0" * 32}
     checked = 0

@@ -69,7 +69,10 @@ def create_project(
     session: SessionDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
-    """Create a project; returns the coordinator and body credentials (shown only once)."""
+    """Create a project; returns the coordinator and body credentials and the coordinator's
+    one-time recovery code (shown only once). The coordinator should then take the
+    credentials over (rotate its own, reissue the bodies', replace the recovery code) so
+    that nothing the creator saw stays valid: ``kakehashi credentials take-over``."""
     names = [b.strip() for b in payload.bodies]
     if any(not b for b in names) or len(set(names)) != len(names):
         raise Problem(422, "Invalid bodies", "body names must be non-empty and distinct")
@@ -102,6 +105,7 @@ def create_project(
         body_creds = {
             b: issue(session, role="body", project_id=pid, body=b, ttl_days=ttl) for b in names
         }
+        recovery_id, recovery_code = issue(session, role="recovery", project_id=pid)
         audit.append(
             session,
             actor=principal.actor,
@@ -117,10 +121,12 @@ def create_project(
         "credentials": {
             "coordinator": coord_secret,
             "bodies": {b: secret for b, (_, secret) in body_creds.items()},
+            "recovery": recovery_code,
         },
         "credential_ids": {
             "coordinator": coord_id,
             "bodies": {b: cid for b, (cid, _) in body_creds.items()},
+            "recovery": recovery_id,
         },
     }
 

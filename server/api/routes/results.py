@@ -1,6 +1,9 @@
 """Results: the coordinator's token table, a body's own mapping, merge/split events.
 
-Only tokens, body names and refs leave the server; similarity scores never do.
+Only tokens, body names and refs leave the server; similarity scores never do. The
+coordinator sees the stable tokens; a body sees its own per-run tokens
+(:func:`server.core.security.body_view_token`), which change every run so that a body
+cannot tell which of its records newly matched.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from server.api.deps import (
 )
 from server.core import audit
 from server.core.problems import Problem
+from server.core.security import body_view_token
 from server.db.models import LinkEvent, Run, TokenRow
 
 router = APIRouter(prefix=API_PREFIX, tags=["results"])
@@ -139,7 +143,11 @@ def body_mapping(
     factory: FactoryDep,
     format: Literal["csv", "json"] = "csv",
 ) -> StreamingResponse:
-    """The calling body's own rows ``ref, token`` from the latest finished run."""
+    """The calling body's own rows ``ref, token`` from the latest finished run.
+
+    The tokens are this body's view for this run: the same for the body's records of one
+    group, different from the coordinator's tokens, and new in every run.
+    """
     rid = _run_for_download(
         session,
         factory,
@@ -148,7 +156,12 @@ def body_mapping(
         "results.mapping.download",
         {"format": format, "body": principal.body},
     )
-    rows = ((ref, token) for token, _, ref in _rows(factory, rid, principal.body))
+    with factory() as s:
+        key = s.get(Run, rid).view_key  # type: ignore[union-attr]
+    if key is None:  # pragma: no cover - every run has one since revision 0005
+        raise Problem(404, "No results", "this run has no body view", "no-results")
+    body = principal.body or ""
+    rows = ((ref, body_view_token(key, body, token)) for token, _, ref in _rows(factory, rid, body))
     return _response(_stream(rows, ["ref", "token"], format), format, "mapping")
 
 
