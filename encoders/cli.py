@@ -182,6 +182,7 @@ def _check(
     from encoders.columns import describe, resolve_columns
     from encoders.pipeline import CHUNK_ROWS, normalise_chunk
     from encoders.readers import open_table
+    from encoders.validate import FileStats, RowScreen, file_verdict
 
     today = date.today()
     with open_table(input_path, encoding=encoding, sheet=sheet) as table:
@@ -193,38 +194,55 @@ def _check(
         header_of = {key: table.headers[i] for key, i in plan.index.items()}
         rows = rejected = 0
         reasons: Counter[tuple[str, str, str]] = Counter()
-        examples: list[str] = []
-        seen_ids: dict[str, int] = {}
+        examples: list[tuple[int, str]] = []
+        stats = FileStats()
+        screen = RowScreen(
+            plan.index.get("record_id"), table.defects, {i: k for k, i in plan.index.items()}
+        )
 
         def note(number: int, column: str, severity: str, reason: str, summary: str) -> None:
             header = header_of.get(column, column)
             reasons[(severity, header, summary)] += 1
             if len(examples) < 20:
-                examples.append(f"  row {number}, column {header}: {severity}: {reason}")
+                examples.append((number, f"  row {number}, column {header}: {severity}: {reason}"))
 
         table_rows = iter(table)
         while batch := list(islice(table_rows, CHUNK_ROWS)):
-            chunk = normalise_chunk(plan.columns([cells for _, cells in batch]), len(batch), today)
-            found: defaultdict[int, list[tuple[str, str, str]]] = defaultdict(list)
-            for i, column, severity, reason in chunk.issues:
-                found[i].append((column, severity, reason))
-            for i, ((number, _), record_id) in enumerate(zip(batch, chunk.record_ids, strict=True)):
+            kept = []
+            for number, cells in batch:
                 rows += 1
-                for column, severity, reason in found.get(i, ()):
+                found = screen.screen(number, cells)
+                for _, column, severity, reason in found:
+                    summary = "record id repeated" if column == "record_id" else reason
+                    note(number, column, severity, reason, summary)
+                if found:
+                    rejected += 1
+                else:
+                    kept.append((number, cells))
+            if not kept:
+                continue
+            chunk = normalise_chunk(plan.columns([cells for _, cells in kept]), len(kept), today)
+            stats.add(chunk.stats)
+            found_at: defaultdict[int, list[tuple[str, str, str]]] = defaultdict(list)
+            for i, column, severity, reason in chunk.issues:
+                found_at[i].append((column, severity, reason))
+            for i, (number, _) in enumerate(kept):
+                for column, severity, reason in found_at.get(i, ()):
                     note(number, column, severity, reason, reason)
-                if record_id and record_id in seen_ids:  # the report's wording
-                    reason = f"record id also on row {seen_ids[record_id]}"
-                    note(number, "record_id", "warning", reason, "record id repeated")
-                elif record_id:
-                    seen_ids[record_id] = number
             rejected += len(chunk.rejected)
+        stats.rows = rows
+        verdict = file_verdict(
+            stats, file=input_path.name, header_of=header_of, encoding=table.encoding
+        )
     out.print(f"{rows} data rows; {rejected} would be rejected ({rejected / max(rows, 1):.1%})")
-    for line in examples:
+    for _, line in sorted(examples, key=lambda example: example[0]):
         out.print(line)
     if reasons:
         out.print("problems by column:")
         for (severity, header, reason), count in reasons.most_common(30):
             out.print(f"  {count:6d} × {severity} {header}: {reason}")
+    if verdict is not None:
+        raise verdict
 
 
 class _progress:

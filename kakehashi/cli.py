@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from apiclient import ApiError
-from encoders.errors import InputError
+from encoders.errors import InputError, OutputError
 from encoders.keys import KeysFileError
 from encoders.secret import SecretError
 from linkage.errors import LinkageError
@@ -25,6 +25,7 @@ app = typer.Typer(
 _USER_ERRORS: tuple[type[BaseException], ...] = (
     ApiError,
     InputError,
+    OutputError,
     KeysFileError,
     SecretError,
     LinkageError,
