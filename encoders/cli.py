@@ -6,11 +6,15 @@ department's own machine; only ``upload`` talks to the server, and it sends enco
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from encoders.encode import EncodeReport
 
 err = Console(stderr=True)
 out = Console(markup=False, highlight=False, soft_wrap=True)
@@ -166,6 +170,26 @@ def encode(
         f"  schema {the_schema.name} {the_schema.schema_id[:12]}…, "
         f"secret fingerprint {fingerprint(secret_bytes)}"
     )
+    if os.environ.get("KAKEHASHI_LANG", "").lower().startswith("ja"):
+        _summary_ja(report, the_schema.name, the_schema.schema_id, fingerprint(secret_bytes))
+
+
+def _summary_ja(report: EncodeReport, schema_name: str, schema_id: str, secret_fp: str) -> None:
+    """The summary in Japanese (``KAKEHASHI_LANG=ja``, as 符号化.bat sets it)."""
+    out.print("")
+    out.print("【符号化の結果】")
+    out.print(
+        f"  読み込み {report.rows_read} 行 / 符号化 {report.rows_encoded} 行 / "
+        f"除外 {report.rows_rejected} 行 / 要確認 {report.rows_doubtful} 行"
+        f"（文字コード {report.encoding}）"
+    )
+    out.print(f"  送信するファイル:        {report.output}")
+    out.print(f"  キーファイル（課外秘）:  {report.keys}")
+    out.print(f"  検証レポート:            {report.report_csv}")
+    out.print(f"  スキーマ: {schema_name} {schema_id}")
+    out.print(f"  共有秘密の指紋: {secret_fp}  （電話で確認した指紋と同じか確かめてください）")
+    if report.rows_rejected or report.rows_doubtful:
+        out.print("  除外・要確認の行と理由は検証レポートを Excel で開いて確認してください。")
 
 
 def _check(
