@@ -115,18 +115,7 @@ def encode_file(
             table.defects,
             {i: key for key, i in plan.index.items()},
         )
-        screened_out = 0
-
-        def screened() -> Iterator[tuple[int, list[str]]]:
-            """The rows to encode; rows the screen finds fault with are reported instead."""
-            nonlocal screened_out
-            for number, cells in table:
-                found = screen.screen(number, cells)
-                if found:
-                    issues.extend(RowIssue(*issue) for issue in found)
-                    screened_out += 1
-                else:
-                    yield number, cells
+        screened: list[tuple[int, str, str, str]] = []  # rows rejected before encoding
 
         binary: BinaryWriter | None = None
         keys: KeysWriter | None = None
@@ -141,7 +130,7 @@ def encode_file(
             )
             keys = KeysWriter(keys_output)
             chunks: Iterator[EncodedChunk] = iter_encoded_chunks(
-                screened(),
+                screen.passing(table, screened),
                 schema,
                 secret,
                 workers=workers,
@@ -162,6 +151,8 @@ def encode_file(
                 report.rows_encoded += len(refs)
                 if progress is not None:
                     progress(chunk.rows_read)
+            issues.extend(RowIssue(*issue) for issue in screened)
+            screened_out = len({issue[0] for issue in screened})
             report.rows_read += screened_out
             stats.rows += screened_out
             report.rows_rejected = report.rows_read - report.rows_encoded

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -339,3 +339,30 @@ class RowScreen:
                 if first != row:
                     found.append((row, "record_id", "error", DUPLICATE_ID.format(first=first)))
         return found
+
+    def passing(
+        self, rows: Iterable[tuple[int, list[str]]], found: list[tuple[int, str, str, str]]
+    ) -> Iterator[tuple[int, list[str]]]:
+        """The rows :meth:`screen` passes; the others' issues are appended to ``found``.
+
+        Without reader defects (every CSV) only the record id is looked at, inline: this
+        runs once per row of the export in the main process.
+        """
+        column = self._id_column
+        if self._defects or column is None:
+            for row, cells in rows:
+                issues = self.screen(row, cells)
+                if issues:
+                    found.extend(issues)
+                else:
+                    yield row, cells
+            return
+        seen = self._seen
+        for row, cells in rows:
+            record_id = cells[column].strip()
+            if record_id:
+                first = seen.setdefault(record_id, row)
+                if first != row:
+                    found.append((row, "record_id", "error", DUPLICATE_ID.format(first=first)))
+                    continue
+            yield row, cells
