@@ -42,8 +42,8 @@ if errorlevel 1 goto :fail
 
 echo [4/5] 同梱のパッケージをインストール（ハッシュを検査します）
 rem --no-deps: the wheel set was resolved when the bundle was built (with the project's
-rem overrides of clkhash's stale pins), so pip installs exactly these files. pip's output
-rem goes to install-log.txt: its note that clkhash declares older pins is expected.
+rem overrides of clkhash's stale pins), so pip installs exactly these files, each checked
+rem against its hash. pip's output goes to install-log.txt and is shown on failure.
 "%TARGET%\venv\Scripts\python.exe" -m pip install --disable-pip-version-check --no-index --no-deps --require-hashes --find-links "%BUNDLE%wheels" -r "%BUNDLE%requirements\%TAG%.txt" > "%TARGET%\install-log.txt" 2>&1
 if errorlevel 1 goto :pip_failed
 
