@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
-EXTRAS := --extra dev --extra bench
+# Every extra: the base is the department's encoder only (see pyproject.toml).
+EXTRAS := --extra server --extra coordinator --extra bench --extra dev --extra tools
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench bundle clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,12 @@ test: venv lint
 
 bench: venv
 	$(VENV)/bin/kakehashi bench all
+
+# Offline Windows x64 bundle of the department's encoder (CPython 3.11-3.13): a zip with
+# wheels, install/uninstall scripts, 符号化.bat, SHA256SUMS, and the zip's checksum, in
+# dist/bundle/ (not committed). Wheels are cached in ~/.cache/kakehashi-bundle-wheels.
+bundle: venv
+	$(PY) scripts/build_bundle.py --out dist/bundle
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache kakehashi-demo

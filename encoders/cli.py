@@ -6,11 +6,15 @@ department's own machine; only ``upload`` talks to the server, and it sends enco
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from encoders.encode import EncodeReport
 
 err = Console(stderr=True)
 out = Console(markup=False, highlight=False, soft_wrap=True)
@@ -237,6 +241,26 @@ def encode(
         f"  schema {the_schema.name} {the_schema.schema_id[:12]}…, "
         f"secret fingerprint {fingerprint(secret_bytes)}"
     )
+    if os.environ.get("KAKEHASHI_LANG", "").lower().startswith("ja"):
+        _summary_ja(report, the_schema.name, the_schema.schema_id, fingerprint(secret_bytes))
+
+
+def _summary_ja(report: EncodeReport, schema_name: str, schema_id: str, secret_fp: str) -> None:
+    """The summary in Japanese (``KAKEHASHI_LANG=ja``, as 符号化.bat sets it)."""
+    out.print("")
+    out.print("【符号化の結果】")
+    out.print(
+        f"  読み込み {report.rows_read} 行 / 符号化 {report.rows_encoded} 行 / "
+        f"除外 {report.rows_rejected} 行 / 要確認 {report.rows_doubtful} 行"
+        f"（文字コード {report.encoding}）"
+    )
+    out.print(f"  送信するファイル:        {report.output}")
+    out.print(f"  キーファイル（課外秘）:  {report.keys}")
+    out.print(f"  検証レポート:            {report.report_csv}")
+    out.print(f"  スキーマ: {schema_name} {schema_id}")
+    out.print(f"  共有秘密の指紋: {secret_fp}  （電話で確認した指紋と同じか確かめてください）")
+    if report.rows_rejected or report.rows_doubtful:
+        out.print("  除外・要確認の行と理由は検証レポートを Excel で開いて確認してください。")
 
 
 def _fetch_catalogue(
@@ -393,6 +417,7 @@ def _check(
     from encoders.columns import describe, resolve_columns
     from encoders.pipeline import CHUNK_ROWS, normalise_chunk
     from encoders.readers import open_table
+    from encoders.validate import FileStats, RowScreen, file_verdict
 
     today = date.today()
     with open_table(input_path, encoding=encoding, sheet=sheet) as table:
@@ -404,38 +429,55 @@ def _check(
         header_of = {key: table.headers[i] for key, i in plan.index.items()}
         rows = rejected = 0
         reasons: Counter[tuple[str, str, str]] = Counter()
-        examples: list[str] = []
-        seen_ids: dict[str, int] = {}
+        examples: list[tuple[int, str]] = []
+        stats = FileStats()
+        screen = RowScreen(
+            plan.index.get("record_id"), table.defects, {i: k for k, i in plan.index.items()}
+        )
 
         def note(number: int, column: str, severity: str, reason: str, summary: str) -> None:
             header = header_of.get(column, column)
             reasons[(severity, header, summary)] += 1
             if len(examples) < 20:
-                examples.append(f"  row {number}, column {header}: {severity}: {reason}")
+                examples.append((number, f"  row {number}, column {header}: {severity}: {reason}"))
 
         table_rows = iter(table)
         while batch := list(islice(table_rows, CHUNK_ROWS)):
-            chunk = normalise_chunk(plan.columns([cells for _, cells in batch]), len(batch), today)
-            found: defaultdict[int, list[tuple[str, str, str]]] = defaultdict(list)
-            for i, column, severity, reason in chunk.issues:
-                found[i].append((column, severity, reason))
-            for i, ((number, _), record_id) in enumerate(zip(batch, chunk.record_ids, strict=True)):
+            kept = []
+            for number, cells in batch:
                 rows += 1
-                for column, severity, reason in found.get(i, ()):
+                found = screen.screen(number, cells)
+                for _, column, severity, reason in found:
+                    summary = "record id repeated" if column == "record_id" else reason
+                    note(number, column, severity, reason, summary)
+                if found:
+                    rejected += 1
+                else:
+                    kept.append((number, cells))
+            if not kept:
+                continue
+            chunk = normalise_chunk(plan.columns([cells for _, cells in kept]), len(kept), today)
+            stats.add(chunk.stats)
+            found_at: defaultdict[int, list[tuple[str, str, str]]] = defaultdict(list)
+            for i, column, severity, reason in chunk.issues:
+                found_at[i].append((column, severity, reason))
+            for i, (number, _) in enumerate(kept):
+                for column, severity, reason in found_at.get(i, ()):
                     note(number, column, severity, reason, reason)
-                if record_id and record_id in seen_ids:  # the report's wording
-                    reason = f"record id also on row {seen_ids[record_id]}"
-                    note(number, "record_id", "warning", reason, "record id repeated")
-                elif record_id:
-                    seen_ids[record_id] = number
             rejected += len(chunk.rejected)
+        stats.rows = rows
+        verdict = file_verdict(
+            stats, file=input_path.name, header_of=header_of, encoding=table.encoding
+        )
     out.print(f"{rows} data rows; {rejected} would be rejected ({rejected / max(rows, 1):.1%})")
-    for line in examples:
+    for _, line in sorted(examples, key=lambda example: example[0]):
         out.print(line)
     if reasons:
         out.print("problems by column:")
         for (severity, header, reason), count in reasons.most_common(30):
             out.print(f"  {count:6d} × {severity} {header}: {reason}")
+    if verdict is not None:
+        raise verdict
 
 
 class _progress:

@@ -40,6 +40,7 @@ from typing import Literal
 from encoders.errors import InputError
 from encoders.normalise.chunk import INPUT_KEYS
 from encoders.readers import header_key
+from encoders.validate import looks_garbled
 
 CANONICAL_KEYS: tuple[str, ...] = ("record_id", *INPUT_KEYS)
 """The keys a column can be mapped to: the record id and what the normalisers read."""
@@ -190,6 +191,11 @@ def resolve_columns(
     keys = [header_key(h) for h in headers]
     position = {k: i for i, k in enumerate(keys)}
     found = ", ".join(headers) or "(none)"
+    if any(looks_garbled(h) for h in headers):
+        found += (
+            "; the headers look garbled (文字化け): the file was read with the wrong encoding, "
+            "try --encoding utf-8 or --encoding cp932"
+        )
 
     explicit: list[tuple[str, str, How, str]] = []  # (key, header, how, source label)
     if mapping_file is not None:

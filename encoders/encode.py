@@ -9,7 +9,9 @@ stays with the department and may show values, so staff can fix their export.
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -20,10 +22,13 @@ from typing import Literal
 import numpy as np
 
 from encoders.columns import resolve_columns
+from encoders.errors import OutputError
 from encoders.keys import KeysWriter
 from encoders.pipeline import EncodedChunk, RowIssue, iter_encoded_chunks
 from encoders.readers import open_table
+from encoders.secret import fingerprint
 from encoders.signals import SignalsJob
+from encoders.validate import FileStats, RowScreen, file_verdict
 from linkage.container import BinaryWriter, Encodings, new_refs, write_encodings
 from linkage.schema import LinkageSchema
 
@@ -48,6 +53,7 @@ class EncodeReport:
     keys: str
     report_csv: str
     schema_id: str
+    secret_fingerprint: str = ""
     rows_read: int = 0
     rows_encoded: int = 0
     rows_rejected: int = 0
@@ -111,19 +117,30 @@ def encode_file(
             keys=str(keys_output),
             report_csv=str(report_csv),
             schema_id=schema.schema_id,
+            secret_fingerprint=fingerprint(secret),
             recognised_columns=list(plan.recognised),
         )
         issues: list[RowIssue] = []
-        seen_ids: dict[str, int] = {}
-        binary = (
-            BinaryWriter(output, schema_id=schema.schema_id, bit_length=schema.bit_length)
-            if fmt == "binary"
-            else None
+        stats = FileStats()
+        screen = RowScreen(
+            plan.index.get("record_id"),
+            table.defects,
+            {i: key for key, i in plan.index.items()},
         )
+        screened: list[tuple[int, str, str, str]] = []  # rows rejected before encoding
+
+        binary: BinaryWriter | None = None
+        keys: KeysWriter | None = None
         json_refs: list[str] = []
         json_clks: list[np.ndarray] = []
-        keys = KeysWriter(keys_output)
+        placed: list[Path] = []
         try:
+            binary = (
+                BinaryWriter(output, schema_id=schema.schema_id, bit_length=schema.bit_length)
+                if fmt == "binary"
+                else None
+            )
+            keys = KeysWriter(keys_output)
             if signals is not None:
                 signal_issues = signals.prepare(input_path, encoding=encoding, sheet=sheet)
                 if signal_issues:
@@ -134,7 +151,7 @@ def encode_file(
                         f"for the catalogue; nothing written. See {report_csv}"
                     )
             chunks: Iterator[EncodedChunk] = iter_encoded_chunks(
-                iter(table),
+                screen.passing(table, screened),
                 schema,
                 secret,
                 workers=workers,
@@ -144,19 +161,8 @@ def encode_file(
             for chunk in chunks:
                 report.rows_read += chunk.rows_read
                 issues.extend(chunk.issues)
+                stats.add(chunk.stats)
                 refs = new_refs(len(chunk.record_ids))
-                for number, record_id in zip(chunk.rows.tolist(), chunk.record_ids, strict=True):
-                    if record_id in seen_ids:
-                        issues.append(
-                            RowIssue(
-                                number,
-                                "record_id",
-                                "warning",
-                                f"record id also on row {seen_ids[record_id]}",
-                            )
-                        )
-                    else:
-                        seen_ids[record_id] = number
                 if binary is not None:
                     binary.write(refs, chunk.clks)
                 else:
@@ -168,18 +174,30 @@ def encode_file(
                 report.rows_encoded += len(refs)
                 if progress is not None:
                     progress(chunk.rows_read)
+            issues.extend(RowIssue(*issue) for issue in screened)
+            screened_out = len({issue[0] for issue in screened})
+            report.rows_read += screened_out
+            stats.rows += screened_out
             report.rows_rejected = report.rows_read - report.rows_encoded
             report.rows_doubtful = len(
                 {i.row for i in issues if i.severity == "warning"}
                 - {i.row for i in issues if i.severity == "error"}
             )
             _write_report(report_csv, issues, header_of)
+            verdict = file_verdict(
+                stats, file=input_path.name, header_of=header_of, encoding=table.encoding
+            )
+            if verdict is not None:
+                verdict.reason += f". See {report_csv}"
+                raise verdict
             if report.rows_read and report.reject_rate > max_reject_rate:
                 raise RejectRateExceeded(
                     f"{input_path.name}: {report.rows_rejected} of {report.rows_read} rows "
                     f"rejected ({report.reject_rate:.1%}), above --max-reject-rate "
                     f"{max_reject_rate:.1%}; no encodings written. See {report_csv}"
                 )
+            keys.close()
+            placed.append(keys_output)
             if binary is not None:
                 binary.close()
             else:
@@ -190,22 +208,56 @@ def encode_file(
                     Encodings(json_refs, clks, schema.bit_length, schema.schema_id),
                     "json",
                 )
-            keys.close()
+            placed.append(output)
             if signals is not None:
                 signals.close()
-        except BaseException:
-            if binary is not None:
-                binary.abort()
-            keys.abort()
+        except BaseException as exc:
+            _discard(binary, keys)
             if signals is not None:
                 signals.abort()
+            for path in placed:  # the keys file without its encodings is no use
+                path.unlink(missing_ok=True)
             report.seconds = time.perf_counter() - started
-            report_json.write_text(json.dumps(asdict(report), ensure_ascii=False, indent=2))
+            if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+                # Nothing partial stays: the report may be cut short as well.
+                report_csv.unlink(missing_ok=True)
+                report_json.unlink(missing_ok=True)
+                raise OutputError(
+                    str(output.parent),
+                    f"cannot write the output: {os.strerror(exc.errno or 0)} (disk full); "
+                    "no encodings, keys file or report written; free some space or write "
+                    "elsewhere with --out and --keys",
+                ) from None
+            _write_json(report_json, report)
             raise
     report.succeeded = True
     report.seconds = time.perf_counter() - started
-    report_json.write_text(json.dumps(asdict(report), ensure_ascii=False, indent=2))
+    _write_json(report_json, report)
     return report
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _discard(binary: BinaryWriter | None, keys: KeysWriter | None) -> None:
+    """Remove the temporary outputs, also when closing them fails (disk full)."""
+    for writer in (binary, keys):
+        if writer is None:
+            continue
+        try:
+            writer.abort()
+        except OSError:
+            # A failed close still closes the file; the second abort only unlinks.
+            writer.abort()
+
+
+def _write_json(path: Path, report: EncodeReport) -> None:
+    """The report JSON, written whole or not at all (it is only a summary)."""
+    data = json.dumps(asdict(report), ensure_ascii=False, indent=2).encode("utf-8")
+    try:
+        path.write_bytes(data)
+    except OSError:
+        path.unlink(missing_ok=True)
 
 
 def _write_report(path: Path, issues: list[RowIssue], header_of: dict[str, str]) -> None:

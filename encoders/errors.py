@@ -38,3 +38,23 @@ class InputError(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.file, self.row, self.column, self.reason))
+
+
+class OutputError(Exception):
+    """An output cannot be written (disk full, ...); nothing partial was left behind.
+
+    Attributes:
+        place: the folder or file that could not be written.
+        reason: what happened and what to do.
+    """
+
+    def __init__(self, place: str, reason: str) -> None:
+        self.place = place
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.reason}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.place, self.reason))

@@ -37,8 +37,10 @@ class KeysWriter:
         os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
-        self._handle.close()
-        self._tmp.unlink(missing_ok=True)
+        try:
+            self._handle.close()  # may fail to flush (disk full); the file is closed anyway
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
 
 def _read_pairs(path: Path, first: str, second: str) -> Iterator[tuple[str, str]]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from encoders.hashing import ClkHasher
 from encoders.normalise.chunk import INPUT_KEYS, normalise_columns
+from encoders.validate import FileStats, check_columns
 from linkage.schema import LinkageSchema, parse_schema
 
 CHUNK_ROWS = 8000
@@ -53,6 +54,7 @@ class EncodedChunk:
         clks: ``(k, bit_length/8)`` uint8 CLK bytes of the accepted rows.
         issues: every issue found in the chunk, accepted rows' warnings included.
         rows_read: rows in the chunk, accepted or not.
+        stats: what the file-level checks count (``encoders.validate.FileStats``).
     """
 
     rows: np.ndarray
@@ -60,6 +62,7 @@ class EncodedChunk:
     clks: np.ndarray
     issues: list[RowIssue] = field(default_factory=list)
     rows_read: int = 0
+    stats: FileStats = field(default_factory=FileStats)
 
 
 _STATE: dict[str, Any] = {}
@@ -100,25 +103,35 @@ class NormalisedChunk:
         record_ids: ``(n,)`` record ids, surrounding whitespace stripped.
         issues: ``(position in the chunk, column, severity, reason)``.
         rejected: positions of the records with an error.
+        stats: counts for the file-level checks.
     """
 
     values: dict[str, list[str]]
     record_ids: list[str]
     issues: list[tuple[int, str, str, str]]
     rejected: set[int]
+    stats: FileStats = field(default_factory=FileStats)
 
 
 def normalise_chunk(columns: Mapping[str, Sequence[str]], n: int, today: date) -> NormalisedChunk:
-    """Normalise ``n`` records given as canonical columns; an empty record id is an error."""
+    """Check, then normalise ``n`` records given as canonical columns.
+
+    The input checks of :func:`encoders.validate.check_columns` run first (they blank
+    cells with control characters); an empty record id is an error.
+    """
+    checked = check_columns(columns, n)
+    columns = checked.columns
     result = normalise_columns(columns, n, today=today)
-    issues = [(i, issue.column, issue.severity, issue.reason) for i, issue in result.issues]
+    issues = list(checked.issues)
+    issues += [(i, issue.column, issue.severity, issue.reason) for i, issue in result.issues]
     rejected = {i for i, issue in result.issues if issue.severity == "error"}
     record_ids = [value.strip() for value in columns.get("record_id") or [""] * n]
     for i, record_id in enumerate(record_ids):
         if not record_id:
             issues.append((i, "record_id", "error", "record id is empty"))
             rejected.add(i)
-    return NormalisedChunk(result.values, record_ids, issues, rejected)
+    rejected.update(i for i, _, severity, _ in checked.issues if severity == "error")
+    return NormalisedChunk(result.values, record_ids, issues, rejected, checked.stats)
 
 
 def normalised_values(
@@ -163,6 +176,7 @@ def _encode_chunk(chunk: list[tuple[int, Any]]) -> EncodedChunk:
         clks=_STATE["hasher"].hash_columns(field_columns),
         issues=issues,
         rows_read=n,
+        stats=normalised.stats,
     )
 
 

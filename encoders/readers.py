@@ -33,6 +33,8 @@ import csv
 import datetime as dt
 import re
 import unicodedata
+import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -123,6 +125,9 @@ class Table:
         header_keys: ``header_key`` of each header, for matching; same length.
         header_row: the row number of the header row.
         sheet: the worksheet read (xlsx), else None.
+        defects: ``{row number: [(cell index, reason), ...]}`` — cells whose shown value
+            is not in the file (xlsx: merged cells, formulas without a cached value); the
+            encoder rejects those rows (``encoders.validate.RowScreen``). Empty for CSV.
 
     Iterating yields ``(row_number, cells)`` with ``len(cells) == len(headers)``; a table
     can be iterated once.
@@ -136,6 +141,7 @@ class Table:
     header_keys: list[str]
     header_row: int
     sheet: str | None
+    defects: dict[int, list[tuple[int, str]]]
 
     def __init__(self, path: Path, fmt: TableFormat, encoding: str, sheet: str | None) -> None:
         self.path = path
@@ -146,6 +152,7 @@ class Table:
         self.headers = []
         self.header_keys = []
         self.header_row = 0
+        self.defects = {}
         self._rows: Iterator[tuple[int, list[str]]] = iter(())
         self._first: Row | None = None
         self._iterated = False
@@ -324,12 +331,17 @@ class _CsvTable(Table):
                     column = self.headers[index]
             except (UnicodeDecodeError, csv.Error, StopIteration):
                 column = None
-        other = "UTF-8" if self._codec == "cp932" else "cp932"
-        hint = (
-            ""
-            if self._forced
-            else f" (detected from the start of the file; try --encoding {other})"
-        )
+        other = "utf-8" if self._codec == "cp932" else "cp932"
+        try:
+            raw_line.decode(other)
+            fits = True
+        except UnicodeDecodeError:
+            fits = False
+        if self._forced:
+            hint = f" (the line is valid {other}: try --encoding {other})" if fits else ""
+        else:
+            hint = f" (detected from the start of the file; try --encoding {other})"
+
         return InputError(
             self.file,
             row,
@@ -433,10 +445,64 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+_SHEET_MARKS = re.compile(rb"<(?:\w+:)?(?:f|mergeCell)[\s>/]")
+_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
+MERGED = "merged cell ({ref}): Excel keeps the value in the first cell only; unmerge and fill in"
+UNCACHED = "formula without a saved value; open the file in Excel, recalculate and save"
+
+
+def _cell_index(ref: str) -> tuple[int, int]:
+    """(1-based row, 0-based column) of an A1 reference."""
+    match = _CELL_REF.fullmatch(ref.replace("$", "").upper())
+    if match is None:
+        raise ET.ParseError(f"bad cell reference {ref!r}")
+    column = 0
+    for ch in match.group(1):
+        column = column * 26 + ord(ch) - 64
+    return int(match.group(2)), column - 1
+
+
+def sheet_defects(path: Path, sheet_path: str) -> dict[int, list[tuple[int, str]]]:
+    """Merged cells and formulas without a cached value in a worksheet, by row.
+
+    openpyxl's streaming reader shows both as empty cells. A first pass over the raw
+    sheet XML looks for ``<f`` and ``<mergeCell`` at all (exports written by a system
+    have neither, and pay only that pass); only a sheet that has them is parsed.
+    """
+    with zipfile.ZipFile(path) as archive, archive.open(sheet_path.lstrip("/")) as raw:
+        tail = b""
+        while chunk := raw.read(_CHUNK_BYTES):
+            if _SHEET_MARKS.search(tail + chunk):
+                break
+            tail = chunk[-32:]
+        else:
+            return {}
+    found: dict[int, list[tuple[int, str]]] = {}
+    with zipfile.ZipFile(path) as archive, archive.open(sheet_path.lstrip("/")) as raw:
+        for _, element in ET.iterparse(raw, events=("end",)):
+            tag = element.tag.rpartition("}")[2]
+            if tag == "c":
+                parts = {child.tag.rpartition("}")[2]: child for child in element}
+                value = parts.get("v")
+                if "f" in parts and (value is None or not (value.text or "")):
+                    row, column = _cell_index(element.get("r", ""))
+                    found.setdefault(row, []).append((column, UNCACHED))
+                element.clear()
+            elif tag == "row":
+                element.clear()
+            elif tag == "mergeCell":
+                ref = element.get("ref", "")
+                first, _, last = ref.partition(":")
+                top, left = _cell_index(first)
+                bottom, right = _cell_index(last or first)
+                for row in range(top, bottom + 1):
+                    for column in range(left, right + 1):
+                        found.setdefault(row, []).append((column, MERGED.format(ref=ref)))
+    return found
+
+
 class _XlsxTable(Table):
     def __init__(self, path: Path, sheet: str | None) -> None:
-        import zipfile
-
         import openpyxl
         from openpyxl.utils.exceptions import InvalidFileException
 
@@ -464,6 +530,15 @@ class _XlsxTable(Table):
             )
         super().__init__(path, "xlsx", "xlsx", chosen)
         self._ws = self._wb[chosen]
+        sheet_path = getattr(self._ws, "_worksheet_path", None)
+        if sheet_path:
+            try:
+                self.defects = sheet_defects(path, sheet_path)
+            except (zipfile.BadZipFile, KeyError, ET.ParseError, OSError) as e:
+                self._wb.close()
+                raise InputError(
+                    path.name, None, None, f"not a readable .xlsx workbook ({type(e).__name__})"
+                ) from None
 
     def _records(self) -> Iterator[tuple[int, list[str]]]:
         ws = self._ws

@@ -155,7 +155,7 @@ def test_check_prints_exactly_what_the_japanese_guide_shows(
     assert run(["encode", str(example), "--check"]) == 0
     printed = capsys.readouterr().out.rstrip("\n").splitlines()
     assert printed == _guide_block("kakehashi encode kenko_sample.csv --check")
-    assert "10 data rows; 3 would be rejected (30.0%)" in printed
+    assert "10 data rows; 4 would be rejected (40.0%)" in printed
     assert sorted(example.parent.iterdir()) == before
 
 
@@ -171,9 +171,9 @@ def test_check_reads_a_large_export_in_chunks(
     export.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert run(["encode", str(export), "--check"]) == 0
     printed = capsys.readouterr().out
-    assert "20000 data rows; 1 would be rejected (0.0%)" in printed
+    assert "20000 data rows; 2 would be rejected (0.0%)" in printed
     assert "row 12002, column 生年月日: error: impossible date" in printed
-    assert "row 16002, column 宛名番号: warning: record id also on row 4" in printed
+    assert "row 16002, column 宛名番号: error: record id also on row 4" in printed
 
 
 def test_upload_refuses_a_keys_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
