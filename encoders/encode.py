@@ -23,6 +23,7 @@ from encoders.columns import resolve_columns
 from encoders.keys import KeysWriter
 from encoders.pipeline import EncodedChunk, RowIssue, iter_encoded_chunks
 from encoders.readers import open_table
+from encoders.secret import fingerprint
 from linkage.container import BinaryWriter, Encodings, new_refs, write_encodings
 from linkage.schema import LinkageSchema
 
@@ -104,7 +105,12 @@ def encode_file(
         issues: list[RowIssue] = []
         seen_ids: dict[str, int] = {}
         binary = (
-            BinaryWriter(output, schema_id=schema.schema_id, bit_length=schema.bit_length)
+            BinaryWriter(
+                output,
+                schema_id=schema.schema_id,
+                bit_length=schema.bit_length,
+                secret_fingerprint=fingerprint(secret),
+            )
             if fmt == "binary"
             else None
         )
@@ -164,7 +170,9 @@ def encode_file(
                 clks = np.vstack(json_clks) if json_clks else np.empty((0, nbytes), np.uint8)
                 write_encodings(
                     output,
-                    Encodings(json_refs, clks, schema.bit_length, schema.schema_id),
+                    Encodings(
+                        json_refs, clks, schema.bit_length, schema.schema_id, fingerprint(secret)
+                    ),
                     "json",
                 )
             keys.close()
