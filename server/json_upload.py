@@ -102,23 +102,25 @@ def _read(
     n_refs = 0
     pending: list[bytes] = []
     depth = 0
-    started = False
+    key: str | None = None  # the top-level key being read
     with raw_path.open("rb") as src, spill.open("wb") as clk_out:
-        for prefix, event, value in ijson.parse(src, buf_size=_BUF, use_float=False):
+        # basic_parse, not parse: parse builds a prefix string per event, which costs
+        # O(depth²) on a deeply nested file before any check could stop it.
+        for event, value in ijson.basic_parse(src, buf_size=_BUF, use_float=False):
             if event in ("start_map", "start_array"):
                 depth += 1
-                if not started:
-                    started = True
+                if depth == 1:
                     if event != "start_map":
                         raise EncodingsFormatError(
                             'encodings JSON must be an object with "refs" and "clks" lists'
                         )
                     continue
-                if depth > 2 or prefix not in ("clks", "refs") or event != "start_array":
-                    where = prefix or "the top-level object"
+                if depth > 2 or key not in ("clks", "refs") or event != "start_array":
+                    index = n_clks if key == "clks" else n_refs
+                    where = f"{key}[{index}]" if depth > 2 else f'"{key}"'
                     raise EncodingsFormatError(
                         f"{where}: unexpected {'object' if event == 'start_map' else 'list'}"
-                        f" (the file nests deeper than refs and clks lists)"
+                        " (the file nests deeper than refs and clks lists)"
                     )
                 continue
             if event in ("end_map", "end_array"):
@@ -128,8 +130,9 @@ def _read(
                 if value in seen:
                     raise EncodingsFormatError(f'key "{describe_value(value)}" appears twice')
                 seen.add(value)
+                key = value
                 continue
-            if prefix == "clks.item":
+            if depth == 2 and key == "clks":
                 if not isinstance(value, str):
                     raise EncodingsFormatError(
                         f"clks[{n_clks}] must be a base64 string, got {describe_value(value)}"
@@ -140,9 +143,7 @@ def _read(
                     raise EncodingsFormatError(f"clks[{n_clks}] is not valid base64") from exc
                 if nbytes is None:
                     nbytes = len(raw)
-                    declared = header.get("bit_length")
-                    if declared is None:
-                        check_bit_length(nbytes * 8, f"clks[{n_clks}] length in bits")
+                    check_bit_length(nbytes * 8, f"clks[{n_clks}] length in bits")
                 if len(raw) != nbytes:
                     raise EncodingsFormatError(
                         f"clks[{n_clks}] is {len(raw) * 8} bits but earlier CLKs "
@@ -154,23 +155,23 @@ def _read(
                     clk_out.write(b"".join(pending))
                     pending.clear()
                 continue
-            if prefix == "refs.item":
+            if depth == 2 and key == "refs":
                 ref = check_ref(value, f"refs[{n_refs}]")
                 ref_parts.append(bytes.fromhex(ref))
                 n_refs += 1
                 continue
-            if depth == 1 and prefix in _HEADER_KEYS:
-                header[prefix] = _check_header(prefix, _scalar(event, value))
-                if prefix == "bit_length":
-                    if nbytes is not None and nbytes * 8 != header[prefix]:
+            if depth == 1 and key in _HEADER_KEYS:
+                header[key] = _check_header(key, _scalar(event, value))
+                if key == "bit_length":
+                    if nbytes is not None and nbytes * 8 != header[key]:
                         raise EncodingsFormatError(
-                            f"CLKs are {nbytes * 8} bits but bit_length says {header[prefix]}"
+                            f"CLKs are {nbytes * 8} bits but bit_length says {header[key]}"
                         )
-                    nbytes = header[prefix] // 8
-                on_header(prefix, header[prefix])
+                    nbytes = header[key] // 8
+                on_header(key, header[key])
                 continue
-            if depth == 1 and prefix in ("clks", "refs"):
-                raise EncodingsFormatError(f'"{prefix}" must be a list')
+            if depth == 1 and key in ("clks", "refs"):
+                raise EncodingsFormatError(f'"{key}" must be a list')
             # Other scalar keys at the top level (clkhash writes none) are ignored.
         if pending:
             clk_out.write(b"".join(pending))

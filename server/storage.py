@@ -8,12 +8,16 @@ data for a run is one ``numpy.fromfile`` per upload.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from linkage.container import (
     MAGIC,
@@ -25,6 +29,7 @@ from linkage.container import (
 )
 from linkage.errors import EncodingsFormatError
 from server.core.problems import Problem
+from server.db.models import Run, Upload
 from server.json_upload import read_json_upload
 
 
@@ -241,3 +246,84 @@ async def receive_to_file(
             digest.update(chunk)
             handle.write(chunk)
     return digest.hexdigest(), size
+
+
+# -- run snapshots -------------------------------------------------------------------------
+# A run reads the uploads that were current when it was queued, even if a body replaces
+# them meanwhile: queueing hard-links every current upload file into
+# ``uploads/runs/<run id>/`` with a manifest, inside the transaction that holds the
+# project's lock (the same lock an upload's commit takes), so the snapshot is exactly the
+# set of uploads of one committed state. Replaced uploads' names are unlinked as before; the
+# run's links keep the data until the run has finished and the folder is collected.
+
+SNAPSHOTS = "runs"
+_MANIFEST = "manifest.json"
+
+
+def snapshot_dir(uploads_dir: Path, rid: str) -> Path:
+    """The folder holding run ``rid``'s input files and manifest."""
+    return uploads_dir / SNAPSHOTS / rid
+
+
+def take_snapshot(session: Session, uploads_dir: Path, pid: str, rid: str) -> list[dict]:
+    """Link the project's current uploads into run ``rid``'s folder; return the manifest.
+
+    Call inside a transaction that holds the project's lock. Entries are in upload order:
+    ``{"upload", "body", "file", "count", "created_at"}``.
+    """
+    folder = snapshot_dir(uploads_dir, rid)
+    folder.mkdir(parents=True, exist_ok=True)
+    entries: list[dict] = []
+    for upload in session.execute(
+        select(Upload).where(Upload.project_id == pid).order_by(Upload.created_at, Upload.id)
+    ).scalars():
+        target = folder / upload.file_name
+        if not target.exists():
+            try:
+                os.link(uploads_dir / upload.file_name, target)
+            except OSError:  # a file system without hard links: copy instead
+                shutil.copyfile(uploads_dir / upload.file_name, target)
+        entries.append(
+            {
+                "upload": upload.id,
+                "body": upload.body,
+                "file": upload.file_name,
+                "count": upload.count,
+                "created_at": upload.created_at.isoformat() if upload.created_at else None,
+            }
+        )
+    tmp = folder / (_MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"run": rid, "uploads": entries}))
+    tmp.replace(folder / _MANIFEST)
+    return entries
+
+
+def read_snapshot(uploads_dir: Path, rid: str) -> list[dict] | None:
+    """Run ``rid``'s manifest entries, or None if it has no snapshot."""
+    path = snapshot_dir(uploads_dir, rid) / _MANIFEST
+    if not path.exists():
+        return None
+    return list(json.loads(path.read_text())["uploads"])
+
+
+def collect_snapshots(session: Session, uploads_dir: Path) -> int:
+    """Remove the snapshot folders of runs that are no longer queued or running."""
+    root = uploads_dir / SNAPSHOTS
+    if not root.exists():
+        return 0
+    folders = [p for p in root.iterdir() if p.is_dir()]
+    if not folders:
+        return 0
+    active = set(
+        session.execute(
+            select(Run.id).where(
+                Run.id.in_([p.name for p in folders]), Run.status.in_(("queued", "running"))
+            )
+        ).scalars()
+    )
+    removed = 0
+    for folder in folders:
+        if folder.name not in active:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
