@@ -98,7 +98,7 @@ def _read(
     seen: set[str] = set()
     nbytes: int | None = None
     n_clks = 0
-    ref_parts: list[bytes] = []
+    ref_bytes = bytearray()  # 16 bytes a ref, not a Python object each
     n_refs = 0
     pending: list[bytes] = []
     depth = 0
@@ -157,7 +157,7 @@ def _read(
                 continue
             if depth == 2 and key == "refs":
                 ref = check_ref(value, f"refs[{n_refs}]")
-                ref_parts.append(bytes.fromhex(ref))
+                ref_bytes += bytes.fromhex(ref)
                 n_refs += 1
                 continue
             if depth == 1 and key in _HEADER_KEYS:
@@ -190,12 +190,8 @@ def _read(
             on_header(key, None)
     if nbytes is None:
         raise EncodingsFormatError("the file holds no CLKs and declares no bit_length")
-    refs = (
-        np.frombuffer(b"".join(ref_parts), dtype=np.uint8).reshape(-1, REF_BYTES)
-        if ref_parts
-        else np.empty((0, REF_BYTES), np.uint8)
-    )
-    ref_parts.clear()
+    refs = np.frombuffer(bytes(ref_bytes), dtype=np.uint8).reshape(-1, REF_BYTES)
+    del ref_bytes
     _pair(spill, out_path, refs, nbytes)
     return JsonUpload(
         schema_id=header.get("schema_id"),

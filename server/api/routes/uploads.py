@@ -56,15 +56,10 @@ async def upload_encodings(
     ),
 ) -> dict[str, Any]:
     """Upload the calling body's encodings file (binary ``.kkh`` or clkhash JSON with refs)."""
-    with factory() as session:
-        project = project_for(session, principal, pid)
-        if project.status != "open":
-            raise Problem(409, "Project closed", "the project is closed to uploads", "closed")
-        info = {
-            "schema_id": project.schema_id,
-            "bit_length": project.bit_length,
-            "fingerprints": _fingerprints(session, pid, principal.body, mode),
-        }
+    # Database work runs in the thread pool, never on the event loop: a SQLite session takes
+    # the write lock (BEGIN IMMEDIATE) and may wait for it, and a request that holds it
+    # releases it only after its response is sent, which needs the event loop.
+    info = await run_in_threadpool(_project_info, factory, principal, pid, mode)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
         raise Problem(
@@ -96,12 +91,7 @@ async def upload_encodings(
                 "checksum-mismatch",
             )
         audit_note(request, upload_sha256=sha, upload_bytes=size, mode=mode)
-        with factory() as session:
-            mine = list(
-                session.execute(
-                    select(Upload).where(Upload.project_id == pid, Upload.body == principal.body)
-                ).scalars()
-            )
+        mine = await run_in_threadpool(_body_uploads, factory, pid, principal.body)
         same = _unchanged(mine, sha, mode)
         if same is not None:
             return {"upload_id": same.id, "count": same.count, "sha256": sha, "duplicate": True}
@@ -132,6 +122,29 @@ async def upload_encodings(
         records.unlink(missing_ok=True)
         if not stored:
             final.unlink(missing_ok=True)
+
+
+def _project_info(
+    factory: sessionmaker[Session], principal: Principal, pid: str, mode: str
+) -> dict[str, Any]:
+    with factory() as session:
+        project = project_for(session, principal, pid)
+        if project.status != "open":
+            raise Problem(409, "Project closed", "the project is closed to uploads", "closed")
+        return {
+            "schema_id": project.schema_id,
+            "bit_length": project.bit_length,
+            "fingerprints": _fingerprints(session, pid, principal.body, mode),
+        }
+
+
+def _body_uploads(factory: sessionmaker[Session], pid: str, body: str | None) -> list[Upload]:
+    with factory() as session:
+        return list(
+            session.execute(
+                select(Upload).where(Upload.project_id == pid, Upload.body == body)
+            ).scalars()
+        )
 
 
 def _fingerprints(session: Session, pid: str, body: str | None, mode: str) -> dict[str, str]:
