@@ -287,3 +287,12 @@ def test_nul_in_a_run_id_is_not_found(live: LiveServer) -> None:
     with live.client(coord) as c:
         assert c.get(f"/api/v1/projects/{pid}/runs/ab%00cd").status_code == 404
         assert c.post(f"/api/v1/projects/{pid}/runs/ab%00cd/cancel").status_code == 404
+
+
+def test_audit_after_beyond_64_bits_is_a_client_error(live: LiveServer) -> None:
+    """Found by the long schemathesis run: ``after=10**30`` overflowed SQLite's integer."""
+    project = live.new_project()
+    pid, coord = project["project_id"], project["credentials"]["coordinator"]
+    with live.client(coord) as c:
+        r = c.get(f"/api/v1/projects/{pid}/audit", params={"after": 10**30})
+    assert r.status_code == 422 and "after" in r.json()["detail"]
