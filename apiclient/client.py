@@ -190,6 +190,13 @@ class ApiClient:
 
     def download(self, path: str, destination: str | Path, *, params: dict[str, str]) -> int:
         """Stream a result download to ``destination`` (atomically); return bytes written."""
+        return self.download_with_headers(path, destination, params=params)[0]
+
+    def download_with_headers(
+        self, path: str, destination: str | Path, *, params: dict[str, str]
+    ) -> tuple[int, dict[str, str]]:
+        """Like :meth:`download`; also return the response headers (lower-case names), e.g.
+        ``x-kakehashi-stale`` on result downloads."""
         destination = Path(destination)
         tmp = destination.with_name(f".{destination.name}.part")
         written = 0
@@ -198,6 +205,7 @@ class ApiClient:
                 if response.status_code >= 400:
                     response.read()
                     raise _problem(response)
+                headers = {k.lower(): v for k, v in response.headers.items()}
                 with tmp.open("wb") as handle:
                     for block in response.iter_bytes():
                         handle.write(block)
@@ -209,4 +217,4 @@ class ApiClient:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return written
+        return written, headers

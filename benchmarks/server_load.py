@@ -52,6 +52,8 @@ from linkage.container import BinaryWriter, new_ref
 T = TypeVar("T")
 
 BIT_LENGTH = 1024
+# The fingerprint every synthetic body declares (all encode with one made-up secret).
+FINGERPRINT = "5A1E-0B0D-1E50-0001"
 MB = 1 << 20
 UPLOAD_SECONDS_TARGET = 30.0
 UPLOAD_RSS_TARGET = 1 << 30
@@ -86,7 +88,9 @@ class Sizes:
 def write_random_encodings(path: Path, n: int, *, schema_id: str, seed: int) -> int:
     """Write ``n`` random 1024-bit CLKs (density 0.5) with fresh refs; return file bytes."""
     rng = np.random.default_rng(seed)
-    with BinaryWriter(path, schema_id=schema_id, bit_length=BIT_LENGTH) as writer:
+    with BinaryWriter(
+        path, schema_id=schema_id, bit_length=BIT_LENGTH, secret_fingerprint=FINGERPRINT
+    ) as writer:
         for start in range(0, n, _CHUNK):
             k = min(_CHUNK, n - start)
             clks = rng.integers(0, 256, size=(k, BIT_LENGTH // 8), dtype=np.uint8)
@@ -113,7 +117,9 @@ def write_linkable_encodings(
         if len(clks) < n_each:
             raise RuntimeError(f"only {len(clks)} synthetic records drawn for {n_each}")
         clks = clks[:n_each]
-        with BinaryWriter(path, schema_id=schema_id, bit_length=BIT_LENGTH) as writer:
+        with BinaryWriter(
+        path, schema_id=schema_id, bit_length=BIT_LENGTH, secret_fingerprint=FINGERPRINT
+    ) as writer:
             for start in range(0, len(clks), _CHUNK):
                 part = clks[start : start + _CHUNK]
                 writer.write([new_ref() for _ in range(len(part))], part)

@@ -136,7 +136,12 @@ def encode_file(
         placed: list[Path] = []
         try:
             binary = (
-                BinaryWriter(output, schema_id=schema.schema_id, bit_length=schema.bit_length)
+                BinaryWriter(
+                    output,
+                    schema_id=schema.schema_id,
+                    bit_length=schema.bit_length,
+                    secret_fingerprint=report.secret_fingerprint,
+                )
                 if fmt == "binary"
                 else None
             )
@@ -205,7 +210,9 @@ def encode_file(
                 clks = np.vstack(json_clks) if json_clks else np.empty((0, nbytes), np.uint8)
                 write_encodings(
                     output,
-                    Encodings(json_refs, clks, schema.bit_length, schema.schema_id),
+                    Encodings(
+                        json_refs, clks, schema.bit_length, schema.schema_id, fingerprint(secret)
+                    ),
                     "json",
                 )
             placed.append(output)

@@ -103,23 +103,49 @@ def run(
     project: ProjectOpt,
     credential: CredentialOpt,
     wait: Annotated[bool, typer.Option(help="Wait for the run to finish.")] = True,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Follow a run already started (e.g. after losing the server) instead of "
+            "starting a new one.",
+        ),
+    ] = None,
 ) -> None:
-    """Start a linkage run (coordinator)."""
-    from apiclient import ApiClient, read_credential
+    """Start a linkage run (coordinator), or follow one with --run-id."""
+    from apiclient import ApiClient, ApiError, read_credential
 
     with ApiClient(server, read_credential(credential)) as client:
-        started = client.start_run(project)
-        run_id = started["run_id"]
+        following = run_id is not None
+        if run_id is None:
+            started = client.start_run(project)
+            run_id = started["run_id"]
+            out.print(f"run {run_id} started (実行を開始しました)")
+            for warning in started.get("warnings") or []:
+                out.print(f"warning: {warning}")
         if not wait:
-            out.print(f"run {run_id}: {started['status']}")
+            if following:
+                out.print(f"run {run_id}: {client.run_status(project, run_id)['status']}")
             return
-        status = client.wait_run(project, run_id)
+        try:
+            status = client.wait_run(project, run_id)
+        except ApiError as exc:
+            out.print(f"lost the server while waiting for run {run_id}: {exc}")
+            out.print(
+                f"the run goes on on the server; check it later with: kakehashi run "
+                f"--server {server} --project {project} --credential {credential} "
+                f"--run-id {run_id}"
+            )
+            out.print(f"（サーバーとの接続が切れました。実行ID {run_id} で後から確認できます）")
+            raise typer.Exit(2) from exc
     if status["status"] != "done":
         out.print(f"run {run_id}: {status['status']} {status.get('error') or ''}")
         raise typer.Exit(1)
     stats = status.get("stats") or {}
     summary = ", ".join(f"{k} {v}" for k, v in stats.items() if isinstance(v, int | float))
     out.print(f"run {run_id}: done {('— ' + summary) if summary else ''}")
+    for warning in status.get("warnings") or []:
+        out.print(f"warning: {warning}")
 
 
 def results(
@@ -164,10 +190,17 @@ def results(
     what = "mapping" if mine else "tokens"
     output = output or Path(f"{what}.{fmt}")
     with ApiClient(server, read_credential(credential)) as client:
-        size = client.download(
+        size, headers = client.download_with_headers(
             f"/projects/{project}/results/{what}", output, params={"format": fmt}
         )
     out.print(f"wrote {output} ({size:,} bytes)")
+    if headers.get("x-kakehashi-stale") == "true":
+        out.print(
+            f"warning: these results are stale: run {headers.get('x-kakehashi-run-id')} "
+            f"took its inputs at {headers.get('x-kakehashi-run-created')}, but encodings were "
+            f"uploaded at {headers.get('x-kakehashi-last-upload')}; start a new run for "
+            "current results（結果は最新のアップロードを反映していません）"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -5,13 +5,21 @@
     magic      8 bytes   b"KKHENC1\\n"
     hlen       4 bytes   little-endian uint32, length of the header
     header     hlen      UTF-8 JSON: {"format": "kakehashi-encodings", "version": 1,
-                         "schema_id": hex, "bit_length": int, "ref_bytes": 16}
+                         "schema_id": hex, "bit_length": int, "ref_bytes": 16,
+                         "secret_fingerprint": "7F3A-91C2-0B5D-E844"}
     records    n × (16 + bit_length/8) bytes: a 128-bit random ref, then the CLK bytes
     trailer    32 bytes  SHA-256 of everything before it
 
-*clkhash-compatible JSON*: ``{"clks": [base64, ...], "refs": [hex, ...], "schema_id": hex,
-"bit_length": int}``. clkhash's own output (``{"clks": [...]}``) is this format without
-refs; Kakehashi requires refs, because record order alone must never identify anyone.
+*clkhash-compatible JSON*: ``{"schema_id": hex, "bit_length": int, "secret_fingerprint":
+str, "refs": [hex, ...], "clks": [base64, ...]}`` (written in that order, so that a reader
+streaming the file checks the header before any record). clkhash's own output
+(``{"clks": [...]}``) is this format without refs; Kakehashi requires refs, because record
+order alone must never identify anyone.
+
+``secret_fingerprint`` is the encoder's fingerprint of the linkage secret
+(``encoders.secret.fingerprint``: 64 bits of a SHA-256 of the 256-bit random secret, so it
+cannot be reversed). It lets the server refuse a body that encoded with a different secret
+from the others, whose records would otherwise silently link with nothing.
 
 CLK bytes are ``bitarray.tobytes()`` of clkhash's big-endian bit arrays, i.e. exactly the
 bytes that clkhash base64-encodes.
@@ -24,6 +32,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 import secrets
 import struct
 import tempfile
@@ -39,7 +48,14 @@ from linkage.errors import EncodingsFormatError
 MAGIC = b"KKHENC1\n"
 REF_BYTES = 16
 _TRAILER = 32
-_MAX_HEADER = 64 * 1024
+MAX_HEADER = 64 * 1024
+#: Largest CLK accepted (bits). clkhash schemas use 1024-4096; this bound keeps a header's
+#: ``bit_length`` from sizing buffers of absurd size before any record is read.
+MAX_BIT_LENGTH = 16384
+#: ``encoders.secret.fingerprint`` output: four groups of four upper-case hex digits.
+FINGERPRINT_PATTERN = re.compile(r"[0-9A-F]{4}(?:-[0-9A-F]{4}){3}")
+_REF_PATTERN = re.compile(r"[0-9a-fA-F]{32}")
+_READ_BYTES = 8 * 1024 * 1024
 
 Format = Literal["binary", "json"]
 
@@ -65,12 +81,15 @@ class Encodings:
         clks: ``(n, bit_length // 8)`` uint8 array, one CLK per row.
         bit_length: CLK length in bits (a multiple of 64).
         schema_id: the SHA-256 id of the linkage schema used, or None if undeclared.
+        secret_fingerprint: fingerprint of the linkage secret the CLKs were made with, or
+            None if undeclared (the server refuses such a file).
     """
 
     refs: list[str]
     clks: np.ndarray
     bit_length: int
     schema_id: str | None
+    secret_fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if self.clks.dtype != np.uint8 or self.clks.ndim != 2:
@@ -88,23 +107,73 @@ class Encodings:
         return len(self.refs)
 
 
-def _check_ref(ref: object, where: str) -> str:
-    if not isinstance(ref, str) or len(ref) != 2 * REF_BYTES:
-        raise EncodingsFormatError(f"{where}: ref must be {2 * REF_BYTES} hex characters")
-    try:
-        bytes.fromhex(ref)
-    except ValueError as exc:
-        raise EncodingsFormatError(f"{where}: ref is not hexadecimal") from exc
+def describe_value(value: object) -> str:
+    """A short description of a header value for an error message (never more than ~40 chars)."""
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_ref(ref: object, where: str) -> str:
+    """A ref: exactly 32 hexadecimal characters (no spaces, no sign); returned lower-case."""
+    if not isinstance(ref, str) or not _REF_PATTERN.fullmatch(ref):
+        raise EncodingsFormatError(
+            f"{where}: ref must be {2 * REF_BYTES} hexadecimal characters, got "
+            f"{describe_value(ref)}"
+        )
     return ref.lower()
 
 
-def _header_bytes(schema_id: str | None, bit_length: int) -> bytes:
+def check_bit_length(value: object, where: str = "header bit_length") -> int:
+    """A declared CLK length: a whole number, a positive multiple of 64, at most MAX_BIT_LENGTH.
+
+    Refuses ``1e400``, ``2**40``, ``"abc"``, ``[1]``, ``true`` and ``1024.0`` alike.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EncodingsFormatError(
+            f"{where} must be a whole number of bits, got {describe_value(value)}"
+        )
+    if value <= 0 or value % 64 or value > MAX_BIT_LENGTH:
+        raise EncodingsFormatError(
+            f"{where} {describe_value(value)} must be a positive multiple of 64 "
+            f"no larger than {MAX_BIT_LENGTH}"
+        )
+    return value
+
+
+def check_schema_id(value: object, where: str = "header schema_id") -> str | None:
+    """A declared schema id: a string of at most 128 characters, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 128:
+        raise EncodingsFormatError(
+            f"{where} must be a schema id string, got {describe_value(value)}"
+        )
+    return value
+
+
+def check_fingerprint(value: object, where: str = "header secret_fingerprint") -> str | None:
+    """A declared secret fingerprint (``XXXX-XXXX-XXXX-XXXX``, upper-case hex), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not FINGERPRINT_PATTERN.fullmatch(value):
+        raise EncodingsFormatError(
+            f"{where} must look like 7F3A-91C2-0B5D-E844, got {describe_value(value)}"
+        )
+    return value
+
+
+def _header_bytes(schema_id: str | None, bit_length: int, fingerprint: str | None) -> bytes:
     header = {
         "format": "kakehashi-encodings",
         "version": 1,
         "schema_id": schema_id,
         "bit_length": bit_length,
         "ref_bytes": REF_BYTES,
+        "secret_fingerprint": fingerprint,
     }
     return json.dumps(header, sort_keys=True).encode("utf-8")
 
@@ -117,9 +186,16 @@ class BinaryWriter:
     partial encodings file is ever left behind.
     """
 
-    def __init__(self, path: str | Path, *, schema_id: str | None, bit_length: int) -> None:
-        if bit_length <= 0 or bit_length % 64:
-            raise EncodingsFormatError(f"bit length {bit_length} must be a positive multiple of 64")
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        schema_id: str | None,
+        bit_length: int,
+        secret_fingerprint: str | None = None,
+    ) -> None:
+        check_bit_length(bit_length, "bit length")
+        check_fingerprint(secret_fingerprint, "secret fingerprint")
         self.path = Path(path)
         self.bit_length = bit_length
         self.count = 0
@@ -127,7 +203,7 @@ class BinaryWriter:
         self._tmp = Path(tmp)
         self._file: BinaryIO = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
-        header = _header_bytes(schema_id, bit_length)
+        header = _header_bytes(schema_id, bit_length, secret_fingerprint)
         self._write(MAGIC + struct.pack("<I", len(header)) + header)
 
     def _write(self, data: bytes) -> None:
@@ -180,12 +256,16 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def to_json_bytes(encodings: Encodings) -> bytes:
-    """Serialise as clkhash-compatible JSON (with refs, schema id and bit length)."""
+    """Serialise as clkhash-compatible JSON (with refs, schema id, bit length, fingerprint).
+
+    The header fields come first, so that a streaming reader checks them before any record.
+    """
     document = {
-        "clks": [base64.b64encode(row.tobytes()).decode("ascii") for row in encodings.clks],
-        "refs": list(encodings.refs),
         "schema_id": encodings.schema_id,
         "bit_length": encodings.bit_length,
+        "secret_fingerprint": encodings.secret_fingerprint,
+        "refs": list(encodings.refs),
+        "clks": [base64.b64encode(row.tobytes()).decode("ascii") for row in encodings.clks],
     }
     return json.dumps(document).encode("utf-8")
 
@@ -196,7 +276,12 @@ def write_encodings(path: str | Path, encodings: Encodings, fmt: Format = "binar
     if fmt == "json":
         _atomic_write_bytes(path, to_json_bytes(encodings))
         return
-    with BinaryWriter(path, schema_id=encodings.schema_id, bit_length=encodings.bit_length) as w:
+    with BinaryWriter(
+        path,
+        schema_id=encodings.schema_id,
+        bit_length=encodings.bit_length,
+        secret_fingerprint=encodings.secret_fingerprint,
+    ) as w:
         w.write(encodings.refs, encodings.clks)
 
 
@@ -205,6 +290,7 @@ class BinaryHeader:
     schema_id: str | None
     bit_length: int
     header_size: int
+    secret_fingerprint: str | None = None
 
     @property
     def record_size(self) -> int:
@@ -218,23 +304,33 @@ def parse_binary_header(prefix: bytes) -> BinaryHeader | None:
     if prefix[: len(MAGIC)] != MAGIC:
         raise EncodingsFormatError("not a Kakehashi binary encodings file (bad magic)")
     (hlen,) = struct.unpack("<I", prefix[len(MAGIC) : len(MAGIC) + 4])
-    if hlen > _MAX_HEADER:
+    if hlen > MAX_HEADER:
         raise EncodingsFormatError("encodings header is implausibly large")
     end = len(MAGIC) + 4 + hlen
     if len(prefix) < end:
         return None
     try:
         header = json.loads(prefix[len(MAGIC) + 4 : end])
-        bit_length = int(header["bit_length"])
-        ref_bytes = int(header.get("ref_bytes", REF_BYTES))
-        schema_id = header.get("schema_id")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EncodingsFormatError("encodings header is not valid JSON with bit_length") from exc
-    if bit_length <= 0 or bit_length % 64:
-        raise EncodingsFormatError(f"bit length {bit_length} must be a positive multiple of 64")
-    if ref_bytes != REF_BYTES:
-        raise EncodingsFormatError(f"ref size {ref_bytes} bytes is not supported")
-    return BinaryHeader(schema_id=schema_id, bit_length=bit_length, header_size=end)
+    except RecursionError as exc:
+        raise EncodingsFormatError("encodings header is nested too deeply") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EncodingsFormatError(f"encodings header is not valid JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise EncodingsFormatError("encodings header must be a JSON object")
+    if "bit_length" not in header:
+        raise EncodingsFormatError("encodings header has no bit_length")
+    bit_length = check_bit_length(header["bit_length"])
+    ref_bytes = header.get("ref_bytes", REF_BYTES)
+    if isinstance(ref_bytes, bool) or ref_bytes != REF_BYTES:
+        raise EncodingsFormatError(
+            f"header ref_bytes {describe_value(ref_bytes)} is not supported (only {REF_BYTES})"
+        )
+    return BinaryHeader(
+        schema_id=check_schema_id(header.get("schema_id")),
+        bit_length=bit_length,
+        header_size=end,
+        secret_fingerprint=check_fingerprint(header.get("secret_fingerprint")),
+    )
 
 
 def _decode_binary(data: bytes) -> Encodings:
@@ -251,12 +347,20 @@ def _decode_binary(data: bytes) -> Encodings:
     rows = np.frombuffer(body, dtype=np.uint8).reshape(-1, header.record_size)
     refs = [bytes(r).hex() for r in rows[:, :REF_BYTES]]
     clks = np.ascontiguousarray(rows[:, REF_BYTES:])
-    return Encodings(refs=refs, clks=clks, bit_length=header.bit_length, schema_id=header.schema_id)
+    return Encodings(
+        refs=refs,
+        clks=clks,
+        bit_length=header.bit_length,
+        schema_id=header.schema_id,
+        secret_fingerprint=header.secret_fingerprint,
+    )
 
 
 def _decode_json(data: bytes) -> Encodings:
     try:
         document = json.loads(data)
+    except RecursionError as exc:
+        raise EncodingsFormatError("encodings JSON is nested too deeply") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EncodingsFormatError(f"encodings JSON is not valid: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("clks"), list):
@@ -276,21 +380,29 @@ def _decode_json(data: bytes) -> Encodings:
         raise EncodingsFormatError("a CLK is not valid base64") from exc
     lengths = {len(r) for r in raw}
     declared = document.get("bit_length")
+    if declared is not None:
+        declared = check_bit_length(declared, "bit_length")
     if len(lengths) > 1:
         raise EncodingsFormatError(
             f"CLKs have different lengths: {sorted(n * 8 for n in lengths)} bits"
         )
-    nbytes = lengths.pop() if lengths else (int(declared) // 8 if declared else 0)
-    if declared is not None and int(declared) != nbytes * 8:
+    nbytes = lengths.pop() if lengths else (declared // 8 if declared else 0)
+    if declared is not None and declared != nbytes * 8:
         raise EncodingsFormatError(f"CLKs are {nbytes * 8} bits but bit_length says {declared}")
     if nbytes == 0 or nbytes % 8:
         raise EncodingsFormatError(
             f"CLK length {nbytes * 8} bits must be a positive multiple of 64"
         )
-    refs = [_check_ref(r, f"refs[{i}]") for i, r in enumerate(refs_in)]
+    refs = [check_ref(r, f"refs[{i}]") for i, r in enumerate(refs_in)]
     clks = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), nbytes).copy()
     return Encodings(
-        refs=refs, clks=clks, bit_length=nbytes * 8, schema_id=document.get("schema_id")
+        refs=refs,
+        clks=clks,
+        bit_length=nbytes * 8,
+        schema_id=check_schema_id(document.get("schema_id"), "schema_id"),
+        secret_fingerprint=check_fingerprint(
+            document.get("secret_fingerprint"), "secret_fingerprint"
+        ),
     )
 
 
@@ -338,6 +450,8 @@ def iter_binary_records(
     digest = hashlib.sha256(buf[: header.header_size])
     buf = buf[header.header_size :]
     size = header.record_size
+    # Never buffer more than about _READ_BYTES, whatever the record size.
+    chunk_rows = max(1, min(chunk_rows, _READ_BYTES // size))
     eof = False
     while not eof:
         while len(buf) < chunk_rows * size + _TRAILER and not eof:

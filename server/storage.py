@@ -8,23 +8,30 @@ data for a run is one ``numpy.fromfile`` per upload.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from linkage.container import (
     MAGIC,
+    MAX_HEADER,
     REF_BYTES,
-    decode_encodings,
+    BinaryHeader,
     iter_binary_records,
     parse_binary_header,
 )
 from linkage.errors import EncodingsFormatError
-from server.core.files import open_private
+from server.core.files import open_private, private_dir
 from server.core.problems import Problem
+from server.db.models import Run, Upload
+from server.json_upload import read_json_upload
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class Ingested:
         count: number of records.
         bit_length: CLK length in bits.
         schema_id: schema id the file declares (None if undeclared).
+        secret_fingerprint: fingerprint of the linkage secret the file declares.
     """
 
     tmp_path: Path
@@ -44,9 +52,52 @@ class Ingested:
     count: int
     bit_length: int
     schema_id: str | None
+    secret_fingerprint: str
 
 
-def _check_against_project(schema_id: str | None, bit_length: int, project: dict) -> None:
+def check_fingerprint_against(fingerprint: str | None, others: dict[str, str]) -> str:
+    """Refuse a file without a secret fingerprint (422), or with another one than the
+    project's other uploads (409, naming both). ``others`` maps fingerprint → a body using it.
+    """
+    if fingerprint is None:
+        raise Problem(
+            422,
+            "Secret fingerprint missing",
+            "the encodings file declares no secret_fingerprint: encode it again with "
+            "`kakehashi encode` (this version writes the fingerprint of the linkage secret)",
+            "fingerprint-missing",
+        )
+    different = {fp: body for fp, body in others.items() if fp != fingerprint}
+    if different:
+        fp, body = sorted(different.items())[0]
+        raise Problem(
+            409,
+            "Secret fingerprint mismatch",
+            f"this file was encoded with the secret whose fingerprint is {fingerprint}, but "
+            f"the project's other uploads (body {body}) use {fp}: the bodies must encode with "
+            "the same linkage secret (compare `kakehashi secret fingerprint` by phone)",
+            "fingerprint-mismatch",
+        )
+    return fingerprint
+
+
+def _check_header_field(key: str, value: object, project: dict) -> None:
+    """Check one header field against the project as soon as it is read."""
+    if key == "schema_id":
+        _check_schema(value, project)  # type: ignore[arg-type]
+    elif key == "bit_length" and value != project["bit_length"]:
+        raise Problem(
+            422,
+            "Bit length mismatch",
+            f"the encodings are {value} bits but the project schema uses "
+            f"{project['bit_length']} bits",
+            "bit-length-mismatch",
+        )
+    elif key == "secret_fingerprint":
+        check_fingerprint_against(value, project.get("fingerprints", {}))  # type: ignore[arg-type]
+
+
+def _check_schema(schema_id: str | None, project: dict) -> None:
     if schema_id is None:
         raise Problem(
             422,
@@ -62,14 +113,12 @@ def _check_against_project(schema_id: str | None, bit_length: int, project: dict
             f"{project['schema_id']}",
             "schema-mismatch",
         )
-    if bit_length != project["bit_length"]:
-        raise Problem(
-            422,
-            "Bit length mismatch",
-            f"the encodings are {bit_length} bits but the project schema uses "
-            f"{project['bit_length']} bits",
-            "bit-length-mismatch",
-        )
+
+
+def _check_against_project(header: BinaryHeader, project: dict) -> None:
+    _check_schema(header.schema_id, project)
+    _check_header_field("bit_length", header.bit_length, project)
+    _check_header_field("secret_fingerprint", header.secret_fingerprint, project)
 
 
 def _bad_file(exc: EncodingsFormatError) -> Problem:
@@ -79,8 +128,11 @@ def _bad_file(exc: EncodingsFormatError) -> Problem:
 def ingest(raw_path: Path, out_path: Path, project: dict) -> Ingested:
     """Parse the received file ``raw_path`` and write its records to ``out_path``.
 
-    Binary files are streamed chunk by chunk; JSON files are decoded whole (they are
-    bounded by the upload size limit). ``project`` has ``schema_id`` and ``bit_length``.
+    Both formats are streamed: the header is checked against the project before any
+    record is read (binary always; JSON when, as Kakehashi writes it, the header fields come
+    before the lists), records are checked as they arrive and memory stays bounded by a
+    chunk (plus the refs, 16 bytes a record). ``project`` has ``schema_id``, ``bit_length``
+    and ``fingerprints`` (fingerprint → a body whose current uploads use it).
 
     Raises:
         Problem: 409/422 for a mismatched schema or bit length, a malformed, truncated or
@@ -88,9 +140,14 @@ def ingest(raw_path: Path, out_path: Path, project: dict) -> Ingested:
     """
     with raw_path.open("rb") as handle:
         head = handle.read(len(MAGIC))
+        first = head.lstrip()[:1] or handle.read(4096).lstrip()[:1]
     try:
         if head == MAGIC:
             return _ingest_binary(raw_path, out_path, project)
+        if first != b"{":
+            raise EncodingsFormatError(
+                "not an encodings file: expected Kakehashi binary (.kkh) or a JSON object"
+            )
         return _ingest_json(raw_path, out_path, project)
     except EncodingsFormatError as exc:
         out_path.unlink(missing_ok=True)
@@ -101,13 +158,16 @@ def ingest(raw_path: Path, out_path: Path, project: dict) -> Ingested:
 
 
 def _ingest_binary(raw_path: Path, out_path: Path, project: dict) -> Ingested:
+    with raw_path.open("rb") as src:
+        parsed = parse_binary_header(src.read(len(MAGIC) + 4 + MAX_HEADER))
+    if parsed is None:
+        raise EncodingsFormatError("encodings file is truncated (header incomplete)")
+    # Header, schema, bit length and secret fingerprint before any record is read.
+    _check_against_project(parsed, project)
     ref_chunks: list[np.ndarray] = []
     count = 0
-    header = None
     with raw_path.open("rb") as src, open_private(out_path) as dst:
-        for header, refs, clks in iter_binary_records(src):
-            if count == 0:
-                _check_against_project(header.schema_id, header.bit_length, project)
+        for _, refs, clks in iter_binary_records(src):
             rows = np.empty((len(refs), REF_BYTES + clks.shape[1]), dtype=np.uint8)
             rows[:, :REF_BYTES] = np.frombuffer(
                 bytes.fromhex("".join(refs)), dtype=np.uint8
@@ -118,33 +178,26 @@ def _ingest_binary(raw_path: Path, out_path: Path, project: dict) -> Ingested:
             count += len(refs)
         dst.flush()
         os.fsync(dst.fileno())
-    if header is None:
-        # No records at all: read the header alone to report it.
-        with raw_path.open("rb") as src:
-            parsed = parse_binary_header(src.read(65536 + 12))
-        if parsed is None:
-            raise EncodingsFormatError("encodings file is truncated (header incomplete)")
-        _check_against_project(parsed.schema_id, parsed.bit_length, project)
+    if count == 0:
         raise Problem(422, "Empty upload", "the encodings file holds no records", "empty-upload")
-    refs_all = np.concatenate(ref_chunks) if ref_chunks else np.empty((0, REF_BYTES), np.uint8)
-    return Ingested(out_path, refs_all, count, header.bit_length, header.schema_id)
+    refs_all = np.concatenate(ref_chunks)
+    fingerprint = check_fingerprint_against(parsed.secret_fingerprint, {})
+    return Ingested(out_path, refs_all, count, parsed.bit_length, parsed.schema_id, fingerprint)
 
 
 def _ingest_json(raw_path: Path, out_path: Path, project: dict) -> Ingested:
-    encodings = decode_encodings(raw_path.read_bytes())
-    _check_against_project(encodings.schema_id, encodings.bit_length, project)
-    if len(encodings) == 0:
-        raise Problem(422, "Empty upload", "the encodings file holds no records", "empty-upload")
-    refs = np.frombuffer(bytes.fromhex("".join(encodings.refs)), dtype=np.uint8).reshape(
-        -1, REF_BYTES
+    upload = read_json_upload(
+        raw_path, out_path, lambda key, value: _check_header_field(key, value, project)
     )
-    rows = np.hstack([refs, encodings.clks])
-    with open_private(out_path) as dst:
-        dst.write(rows.tobytes())
-        dst.flush()
-        os.fsync(dst.fileno())
+    _check_schema(upload.schema_id, project)
+    _check_header_field("bit_length", upload.bit_length, project)
+    fingerprint = check_fingerprint_against(
+        upload.secret_fingerprint, project.get("fingerprints", {})
+    )
+    if upload.count == 0:
+        raise Problem(422, "Empty upload", "the encodings file holds no records", "empty-upload")
     return Ingested(
-        out_path, refs.copy(), len(encodings), encodings.bit_length, encodings.schema_id
+        out_path, upload.refs, upload.count, upload.bit_length, upload.schema_id, fingerprint
     )
 
 
@@ -194,3 +247,85 @@ async def receive_to_file(
             digest.update(chunk)
             handle.write(chunk)
     return digest.hexdigest(), size
+
+
+# -- run snapshots -------------------------------------------------------------------------
+# A run reads the uploads that were current when it was queued, even if a body replaces
+# them meanwhile: queueing hard-links every current upload file into
+# ``uploads/runs/<run id>/`` with a manifest, inside the transaction that holds the
+# project's lock (the same lock an upload's commit takes), so the snapshot is exactly the
+# set of uploads of one committed state. Replaced uploads' names are unlinked as before; the
+# run's links keep the data until the run has finished and the folder is collected.
+
+SNAPSHOTS = "runs"
+_MANIFEST = "manifest.json"
+
+
+def snapshot_dir(uploads_dir: Path, rid: str) -> Path:
+    """The folder holding run ``rid``'s input files and manifest."""
+    return uploads_dir / SNAPSHOTS / rid
+
+
+def take_snapshot(session: Session, uploads_dir: Path, pid: str, rid: str) -> list[dict]:
+    """Link the project's current uploads into run ``rid``'s folder; return the manifest.
+
+    Call inside a transaction that holds the project's lock. Entries are in upload order:
+    ``{"upload", "body", "file", "count", "created_at"}``.
+    """
+    folder = snapshot_dir(uploads_dir, rid)
+    private_dir(folder.parent)
+    private_dir(folder)
+    entries: list[dict] = []
+    for upload in session.execute(
+        select(Upload).where(Upload.project_id == pid).order_by(Upload.created_at, Upload.id)
+    ).scalars():
+        target = folder / upload.file_name
+        if not target.exists():
+            try:
+                os.link(uploads_dir / upload.file_name, target)
+            except OSError:  # a file system without hard links: copy instead
+                shutil.copyfile(uploads_dir / upload.file_name, target)
+        entries.append(
+            {
+                "upload": upload.id,
+                "body": upload.body,
+                "file": upload.file_name,
+                "count": upload.count,
+                "created_at": upload.created_at.isoformat() if upload.created_at else None,
+            }
+        )
+    tmp = folder / (_MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"run": rid, "uploads": entries}))
+    tmp.replace(folder / _MANIFEST)
+    return entries
+
+
+def read_snapshot(uploads_dir: Path, rid: str) -> list[dict] | None:
+    """Run ``rid``'s manifest entries, or None if it has no snapshot."""
+    path = snapshot_dir(uploads_dir, rid) / _MANIFEST
+    if not path.exists():
+        return None
+    return list(json.loads(path.read_text())["uploads"])
+
+
+def collect_snapshots(session: Session, uploads_dir: Path) -> int:
+    """Remove the snapshot folders of runs that are no longer queued or running."""
+    root = uploads_dir / SNAPSHOTS
+    if not root.exists():
+        return 0
+    folders = [p for p in root.iterdir() if p.is_dir()]
+    if not folders:
+        return 0
+    active = set(
+        session.execute(
+            select(Run.id).where(
+                Run.id.in_([p.name for p in folders]), Run.status.in_(("queued", "running"))
+            )
+        ).scalars()
+    )
+    removed = 0
+    for folder in folders:
+        if folder.name not in active:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed

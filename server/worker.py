@@ -23,7 +23,14 @@ from server.core import audit
 from server.core.config import Settings
 from server.db.models import LinkEvent, Project, ReviewOutcome, Run, TokenRow, Upload, utcnow
 from server.signals_store import delete_signals_before
-from server.storage import read_records, refs_to_hex
+from server.storage import (
+    collect_snapshots,
+    read_records,
+    read_snapshot,
+    refs_to_hex,
+    snapshot_dir,
+    take_snapshot,
+)
 
 _log = logging.getLogger("kakehashi.server.worker")
 _BATCH = 20_000
@@ -90,6 +97,7 @@ class Worker:
         while not self._stop.is_set():
             try:
                 self.apply_retention()
+                self.collect_snapshots()  # e.g. of runs cancelled while queued
                 while not self._stop.is_set() and self.run_next():
                     pass
             except Exception as exc:  # keep the worker alive; the run itself records errors
@@ -157,7 +165,7 @@ class Worker:
             return True
         _log.info("run started", extra={"run": rid, "project": pid})
         try:
-            stats = self._execute(rid, pid)
+            self._execute(rid, pid)
         except Cancelled:
             self._finish(rid, "cancelled", None, None)
         except (LinkageError, ValueError) as exc:
@@ -167,7 +175,7 @@ class Worker:
             self._finish(rid, "failed", f"internal error ({type(exc).__name__})", None)
         else:
             _log.info("run done", extra={"run": rid, "project": pid})
-            return bool(stats) or True
+        self._after_run(pid)
         return True
 
     def _finish(self, rid: str, status: str, error: str | None, stats: dict | None) -> None:
@@ -207,6 +215,12 @@ class Worker:
                 return
 
     def _execute(self, rid: str, pid: str) -> dict:
+        inputs = read_snapshot(self.settings.uploads_dir, rid)
+        if inputs is None:  # queued before runs took snapshots: take it now, under the lock
+            with self.factory() as session, session.begin():
+                session.execute(select(Project.id).where(Project.id == pid).with_for_update())
+                inputs = take_snapshot(session, self.settings.uploads_dir, pid, rid)
+        folder = snapshot_dir(self.settings.uploads_dir, rid)
         with self.factory() as session:
             project = session.get(Project, pid)
             if project is None:
@@ -215,11 +229,6 @@ class Worker:
             bit_length = project.bit_length
             bodies = list(project.bodies)
             dedup = set(project.dedup_bodies)
-            uploads = list(
-                session.execute(
-                    select(Upload).where(Upload.project_id == pid).order_by(Upload.created_at)
-                ).scalars()
-            )
             previous = session.execute(
                 select(Run.id)
                 .where(Run.project_id == pid, Run.status == "done")
@@ -247,13 +256,13 @@ class Worker:
         names: list[str] = []
         datasets: list[np.ndarray] = []
         refs: list[list[str]] = []
+        missing: list[str] = []
         for body in bodies:
-            mine = [u for u in uploads if u.body == body]
+            mine = [e for e in inputs if e["body"] == body]
             if not mine:
+                missing.append(body)
                 continue
-            parts = [
-                read_records(self.settings.uploads_dir / u.file_name, bit_length) for u in mine
-            ]
+            parts = [read_records(folder / e["file"], bit_length) for e in mine]
             names.append(body)
             refs.append(refs_to_hex(np.concatenate([p[0] for p in parts])))
             datasets.append(np.concatenate([p[1] for p in parts]))
@@ -306,6 +315,8 @@ class Worker:
             "known_links": int(known.must_link[0].size),
             "known_non_links": int(known.cannot_link[0].size),
             "constraint_conflicts": int(result.stats.get("constraint_conflicts", 0)),
+            # Bodies of the project with no upload in this run's snapshot (a warning).
+            "missing_bodies": missing,
         }
         self._progress(rid, 0.9)
         # Token rows go in short transactions of _BATCH rows each, so the SQLite write lock
@@ -355,7 +366,67 @@ class Worker:
                 project_id=pid,
                 detail={"run": rid, **stats},
             )
-        # Only the newest finished run's table is kept; older ones are already invisible.
-        older = select(Run.id).where(Run.project_id == pid, Run.id != rid, Run.status == "done")
-        self._delete_rows(TokenRow, TokenRow.run_id.in_(older))
         return stats
+
+    # -- housekeeping after a run ----------------------------------------------------------
+    def prune_token_rows(self, pid: str) -> int:
+        """Delete the token rows no download can reach any more; return how many runs' rows.
+
+        Results are served from the newest finished run, so the rows of superseded done
+        runs (beyond the newest ``token_tables_kept``) and of failed or cancelled runs
+        (partial tables) are dead weight. Queued and running runs are never touched.
+        """
+        keep = max(1, self.settings.token_tables_kept)
+        with self.factory() as session:
+            done = list(
+                session.execute(
+                    select(Run.id)
+                    .where(Run.project_id == pid, Run.status == "done")
+                    .order_by(Run.finished_at.desc(), Run.created_at.desc())
+                ).scalars()
+            )
+            ended = list(
+                session.execute(
+                    select(Run.id).where(
+                        Run.project_id == pid, Run.status.in_(("failed", "cancelled"))
+                    )
+                ).scalars()
+            )
+        dead = done[keep:] + ended
+        for dead_id in dead:
+            self._delete_rows(TokenRow, TokenRow.run_id == dead_id)
+        return len(dead)
+
+    def checkpoint(self) -> tuple[int, int, int] | None:
+        """SQLite: fold the write-ahead log into the database and truncate it to zero bytes.
+
+        A large run writes its token rows through the WAL; without a TRUNCATE checkpoint the
+        file keeps its peak size (hundreds of MB for 0.5 M rows) for the life of the process.
+        Returns SQLite's ``(busy, log pages, checkpointed pages)``, or None on PostgreSQL.
+        """
+        engine = self.factory.kw["bind"]
+        if engine.dialect.name != "sqlite" or not self.settings.sqlite_checkpoint:
+            return None
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            row = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+        finally:
+            raw.close()
+        result = (int(row[0]), int(row[1]), int(row[2]))
+        _log.info("wal checkpoint", extra={"busy": result[0], "pages": result[1]})
+        return result
+
+    def collect_snapshots(self) -> int:
+        """Remove input snapshots of runs that have finished (or never will run)."""
+        with self.factory() as session:
+            return collect_snapshots(session, self.settings.uploads_dir)
+
+    def _after_run(self, pid: str) -> None:
+        try:
+            self.prune_token_rows(pid)
+            self.collect_snapshots()
+            self.checkpoint()
+        except Exception as exc:  # housekeeping never fails a run
+            _log.error("housekeeping error", extra={"error_type": type(exc).__name__})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,9 +146,21 @@ def require_roles(*roles: str) -> Callable[..., Principal]:
     return _check
 
 
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_id(value: str) -> bool:
+    """Whether ``value`` can be one of the server's ids (``new_id``: 32 lower-case hex).
+
+    Checked before any lookup, so that a path id with a NUL byte or of any length is a plain
+    404 on every backend (PostgreSQL refuses NUL in text with an error).
+    """
+    return _ID.fullmatch(value) is not None
+
+
 def project_for(session: Session, principal: Principal, pid: str, *, lock: bool = False) -> Project:
     """The project ``pid`` if the caller may see it; 404 otherwise (no existence leak)."""
-    if principal.role != "operator" and principal.project_id != pid:
+    if (principal.role != "operator" and principal.project_id != pid) or not is_id(pid):
         raise Problem(404, "Not Found", "no such project", "not-found")
     stmt = select(Project).where(Project.id == pid)
     if lock:

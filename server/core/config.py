@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     run_worker: bool = Field(
         default=True, description="Run the background linkage worker in this process."
     )
+    token_tables_kept: int = Field(
+        default=1,
+        ge=1,
+        description="How many finished runs' token tables to keep per project (the newest "
+        "is the one served); older ones are deleted after each run.",
+    )
+    sqlite_checkpoint: bool = Field(
+        default=True,
+        description="SQLite: checkpoint and truncate the write-ahead log after each run.",
+    )
     log_level: str = Field(default="INFO", description="Log level (DEBUG, INFO, WARNING).")
     auth_failure_burst: int = Field(
         default=20,

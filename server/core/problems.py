@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -70,6 +71,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return problem_response(422, "Invalid request", "; ".join(parts), "invalid-request")
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (PostgreSQL: NUL in text, a text
+        # longer than its column). Input checks should catch these first; this is the net.
+        _log.warning("database refused a request value", extra={"error_type": "DataError"})
+        return problem_response(
+            422,
+            "Invalid value",
+            "a value in the request cannot be stored (too long, or a NUL character)",
+            "invalid-value",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -78,6 +78,9 @@ class Upload(Base):
     mode: Mapped[str] = mapped_column(String(8))
     file_name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Fingerprint of the linkage secret the file declares (a 64-bit digest of the 256-bit
+    # secret; see docs/threat-model.md). NULL for uploads stored before it was recorded.
+    secret_fingerprint: Mapped[str | None] = mapped_column(String(19), nullable=True)
 
 
 class Run(Base):

@@ -39,14 +39,23 @@ def bodies_data(seed: int, n_shared: int, n_own: int, n_bodies: int = 2) -> list
     return out
 
 
+#: The secret fingerprint every test body declares unless a test says otherwise.
+FINGERPRINT = "7F3A-91C2-0B5D-E844"
+
+
 def encodings(
-    clks: np.ndarray, *, schema_id: str | None = None, refs: list[str] | None = None
+    clks: np.ndarray,
+    *,
+    schema_id: str | None = None,
+    refs: list[str] | None = None,
+    fingerprint: str | None = FINGERPRINT,
 ) -> Encodings:
     return Encodings(
         refs=refs or [new_ref() for _ in range(len(clks))],
         clks=clks,
         bit_length=clks.shape[1] * 8,
         schema_id=SCHEMA.schema_id if schema_id is None else schema_id,
+        secret_fingerprint=fingerprint,
     )
 
 

@@ -20,7 +20,9 @@ def project_audit(
     pid: str,
     principal: Coordinator,
     session: SessionDep,
-    after: int = Query(default=0, ge=0, description="only entries with seq greater than this"),
+    after: int = Query(
+        default=0, ge=0, le=2**63 - 1, description="only entries with seq greater than this"
+    ),
     limit: int = Query(default=1000, ge=1, le=10000),
 ) -> dict[str, Any]:
     """Audit entries of this project in order, with their chain hashes."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import func, select
 
 from linkage.errors import SchemaError
@@ -33,13 +33,24 @@ from server.worker import delete_encodings
 router = APIRouter(prefix=API_PREFIX, tags=["projects"])
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it for every backend alike.
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+#: A body or project name: what the ``String(200)`` columns hold, without NUL.
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
+
+
 class ProjectCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    bodies: list[str] = Field(min_length=2)
+    name: Name
+    bodies: list[Name] = Field(min_length=2, max_length=1000)
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     threshold: float | None = Field(default=None, gt=0, le=1)
-    dedup_bodies: list[str] = Field(default_factory=list)
-    expires_in_days: float | None = Field(default=None, gt=0)
+    dedup_bodies: list[Name] = Field(default_factory=list, max_length=1000)
+    expires_in_days: float | None = Field(default=None, gt=0, le=36500)
 
 
 def summary(session: SessionDep, project: Project) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -31,7 +32,7 @@ from server.api.deps import (
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import body_view_token
-from server.db.models import LinkEvent, Run, TokenRow
+from server.db.models import LinkEvent, Run, TokenRow, Upload
 
 router = APIRouter(prefix=API_PREFIX, tags=["results"])
 _PAGE = 20_000
@@ -56,15 +57,40 @@ def _run_for_download(
     pid: str,
     action: str,
     detail: dict[str, Any],
-) -> str:
-    """The latest finished run's id, with the download written to the audit log first."""
+) -> tuple[str, dict[str, str]]:
+    """The latest finished run's id and freshness headers, with the download written to the
+    audit log first."""
     project_for(session, principal, pid)
-    rid = _latest_run(session, pid).id
+    run = _latest_run(session, pid)
+    rid, headers = run.id, freshness_headers(session, run)
     session.close()  # release the database before writing the audit entry
     audit.append_now(
         factory, actor=principal.actor, action=action, project_id=pid, detail={"run": rid, **detail}
     )
-    return rid
+    return rid, headers
+
+
+def freshness_headers(session: Session, run: Run) -> dict[str, str]:
+    """Whether the results of ``run`` are stale: an upload stored after the run took its
+    inputs (when it was queued) is not in them. Sent as ``X-Kakehashi-Stale: true|false``
+    with the run's id and time and the last upload's time."""
+    last = session.execute(
+        select(func.max(Upload.created_at)).where(Upload.project_id == run.project_id)
+    ).scalar()
+    taken = run.created_at
+    stale = bool(last and taken and _aware(last) > _aware(taken))
+    headers = {
+        "X-Kakehashi-Run-Id": run.id,
+        "X-Kakehashi-Run-Created": _aware(taken).isoformat() if taken else "",
+        "X-Kakehashi-Stale": "true" if stale else "false",
+    }
+    if last is not None:
+        headers["X-Kakehashi-Last-Upload"] = _aware(last).isoformat()
+    return headers
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _rows(
@@ -110,12 +136,14 @@ def _stream(rows: Iterator[tuple[Any, ...]], columns: list[str], fmt: str) -> It
     yield b"]}"
 
 
-def _response(body: Iterator[bytes], fmt: str, name: str) -> StreamingResponse:
+def _response(
+    body: Iterator[bytes], fmt: str, name: str, extra: dict[str, str]
+) -> StreamingResponse:
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     return StreamingResponse(
         body,
         media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"', **extra},
     )
 
 
@@ -128,11 +156,11 @@ def token_table(
     format: Literal["csv", "json"] = "csv",
 ) -> StreamingResponse:
     """The token table of the latest finished run: rows ``token, body, ref`` (streamed)."""
-    rid = _run_for_download(
+    rid, fresh = _run_for_download(
         session, factory, principal, pid, "results.tokens.download", {"format": format}
     )
     rows = _rows(factory, rid, None)
-    return _response(_stream(rows, ["token", "body", "ref"], format), format, "tokens")
+    return _response(_stream(rows, ["token", "body", "ref"], format), format, "tokens", fresh)
 
 
 @router.get("/projects/{pid}/results/mapping")
@@ -148,7 +176,7 @@ def body_mapping(
     The tokens are this body's view for this run: the same for the body's records of one
     group, different from the coordinator's tokens, and new in every run.
     """
-    rid = _run_for_download(
+    rid, fresh = _run_for_download(
         session,
         factory,
         principal,
@@ -162,7 +190,7 @@ def body_mapping(
         raise Problem(404, "No results", "this run has no body view", "no-results")
     body = principal.body or ""
     rows = ((ref, body_view_token(key, body, token)) for token, _, ref in _rows(factory, rid, body))
-    return _response(_stream(rows, ["ref", "token"], format), format, "mapping")
+    return _response(_stream(rows, ["ref", "token"], format), format, "mapping", fresh)
 
 
 @router.get("/projects/{pid}/results/review")

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from server.api import API_PREFIX
-from server.api.deps import Coordinator, SessionDep, project_for
+from server.api.deps import Coordinator, SessionDep, SettingsDep, is_id, project_for
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
 from server.db.models import Run, utcnow
+from server.storage import take_snapshot
 
 router = APIRouter(prefix=API_PREFIX, tags=["runs"])
 
@@ -29,12 +30,23 @@ def run_view(run: Run) -> dict[str, Any]:
         view["error"] = run.error
     if run.stats:
         view["stats"] = run.stats
+        missing = run.stats.get("missing_bodies") or []
+        if missing:
+            view["warnings"] = [missing_warning(missing)]
     return view
+
+
+def missing_warning(missing: list[str]) -> str:
+    """The warning shown for a run over a project some of whose bodies uploaded nothing."""
+    return (
+        f"{len(missing)} body/bodies uploaded nothing and are not in this run: "
+        f"{', '.join(missing)} (アップロードのない機関: {', '.join(missing)})"
+    )
 
 
 @router.post("/projects/{pid}/runs", status_code=202)
 def start_run(
-    pid: str, request: Request, principal: Coordinator, session: SessionDep
+    pid: str, request: Request, principal: Coordinator, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Queue a linkage run over all current uploads of the project."""
     with session.begin():
@@ -50,17 +62,25 @@ def start_run(
             )
         run = Run(id=new_id(), project_id=pid, status="queued", progress=0.0)
         session.add(run)
+        session.flush()
+        # The run's inputs are fixed now, under the project lock that uploads also take.
+        inputs = take_snapshot(session, settings.uploads_dir, pid, run.id)
+        present = {e["body"] for e in inputs}
+        missing = [b for b in project.bodies if b not in present]
         audit.append(
             session,
             actor=principal.actor,
             action="run.queued",
             project_id=pid,
-            detail={"run": run.id},
+            detail={"run": run.id, "uploads": len(inputs), "missing_bodies": len(missing)},
         )
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
         worker.wake()
-    return {"run_id": run.id, "status": "queued"}
+    view: dict[str, Any] = {"run_id": run.id, "status": "queued"}
+    if missing:
+        view["warnings"] = [missing_warning(missing)]
+    return view
 
 
 @router.get("/projects/{pid}/runs")
@@ -74,7 +94,7 @@ def list_runs(pid: str, principal: Coordinator, session: SessionDep) -> list[dic
 
 
 def _run(session: SessionDep, pid: str, rid: str) -> Run:
-    run = session.get(Run, rid)
+    run = session.get(Run, rid) if is_id(rid) else None
     if run is None or run.project_id != pid:
         raise Problem(404, "Not Found", "no such run", "not-found")
     return run

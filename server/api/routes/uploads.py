@@ -21,6 +21,7 @@ from server.core.security import new_id
 from server.db.models import Upload
 from server.storage import (
     Ingested,
+    check_fingerprint_against,
     duplicate_refs,
     ingest,
     read_records,
@@ -55,11 +56,10 @@ async def upload_encodings(
     ),
 ) -> dict[str, Any]:
     """Upload the calling body's encodings file (binary ``.kkh`` or clkhash JSON with refs)."""
-    with factory() as session:
-        project = project_for(session, principal, pid)
-        if project.status != "open":
-            raise Problem(409, "Project closed", "the project is closed to uploads", "closed")
-        info = {"schema_id": project.schema_id, "bit_length": project.bit_length}
+    # Database work runs in the thread pool, never on the event loop: a SQLite session takes
+    # the write lock (BEGIN IMMEDIATE) and may wait for it, and a request that holds it
+    # releases it only after its response is sent, which needs the event loop.
+    info = await run_in_threadpool(_project_info, factory, principal, pid, mode)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
         raise Problem(
@@ -91,14 +91,10 @@ async def upload_encodings(
                 "checksum-mismatch",
             )
         audit_note(request, upload_sha256=sha, upload_bytes=size, mode=mode)
-        with factory() as session:
-            same = session.execute(
-                select(Upload).where(
-                    Upload.project_id == pid, Upload.body == principal.body, Upload.sha256 == sha
-                )
-            ).scalar()
-            if same is not None:
-                return {"upload_id": same.id, "count": same.count, "sha256": sha, "duplicate": True}
+        mine = await run_in_threadpool(_body_uploads, factory, pid, principal.body)
+        same = _unchanged(mine, sha, mode)
+        if same is not None:
+            return {"upload_id": same.id, "count": same.count, "sha256": sha, "duplicate": True}
         parsed = await run_in_threadpool(ingest, raw, records, info)
         raw.unlink(missing_ok=True)
         result, old_files = await run_in_threadpool(
@@ -128,6 +124,55 @@ async def upload_encodings(
             final.unlink(missing_ok=True)
 
 
+def _project_info(
+    factory: sessionmaker[Session], principal: Principal, pid: str, mode: str
+) -> dict[str, Any]:
+    with factory() as session:
+        project = project_for(session, principal, pid)
+        if project.status != "open":
+            raise Problem(409, "Project closed", "the project is closed to uploads", "closed")
+        return {
+            "schema_id": project.schema_id,
+            "bit_length": project.bit_length,
+            "fingerprints": _fingerprints(session, pid, principal.body, mode),
+        }
+
+
+def _body_uploads(factory: sessionmaker[Session], pid: str, body: str | None) -> list[Upload]:
+    with factory() as session:
+        return list(
+            session.execute(
+                select(Upload).where(Upload.project_id == pid, Upload.body == body)
+            ).scalars()
+        )
+
+
+def _fingerprints(session: Session, pid: str, body: str | None, mode: str) -> dict[str, str]:
+    """Secret fingerprints of the project's current uploads that this upload must match:
+    other bodies' uploads, and the body's own unless ``mode`` replaces them."""
+    stmt = select(Upload.secret_fingerprint, Upload.body).where(
+        Upload.project_id == pid, Upload.secret_fingerprint.is_not(None)
+    )
+    if mode == "replace":
+        stmt = stmt.where(Upload.body != body)
+    found: dict[str, str] = {}
+    for fingerprint, owner in session.execute(stmt.order_by(Upload.created_at)):
+        found.setdefault(fingerprint, owner)
+    return found
+
+
+def _unchanged(mine: list[Upload], sha: str, mode: str) -> Upload | None:
+    """The body's stored upload this one would leave unchanged, if any.
+
+    Appending a file already stored changes nothing; replacing changes nothing only when
+    that file is the body's only upload (A, append B, replace with A must leave A alone).
+    """
+    same = next((u for u in mine if u.sha256 == sha), None)
+    if same is None or (mode == "replace" and len(mine) != 1):
+        return None
+    return same
+
+
 def _commit(
     factory: sessionmaker[Session],
     settings: Settings,
@@ -154,9 +199,13 @@ def _commit(
                 select(Upload).where(Upload.project_id == pid, Upload.body == principal.body)
             ).scalars()
         )
-        if any(u.sha256 == sha for u in mine):
-            same = next(u for u in mine if u.sha256 == sha)
+        same = _unchanged(mine, sha, mode)
+        if same is not None:
             return {"upload_id": same.id, "count": same.count, "sha256": sha, "duplicate": True}, []
+        # Again under the project lock: another body may have stored an upload meanwhile.
+        check_fingerprint_against(
+            parsed.secret_fingerprint, _fingerprints(session, pid, principal.body, mode)
+        )
         existing = (
             [read_records(settings.uploads_dir / u.file_name, u.bit_length)[0] for u in mine]
             if mode == "append"
@@ -186,6 +235,7 @@ def _commit(
                 bit_length=parsed.bit_length,
                 mode=mode,
                 file_name=final.name,
+                secret_fingerprint=parsed.secret_fingerprint,
             )
         )
         audit.append(
@@ -199,6 +249,7 @@ def _commit(
                 "sha256": sha,
                 "mode": mode,
                 "replaced": len(old_files),
+                "secret_fingerprint": parsed.secret_fingerprint,
             },
         )
         session.flush()
