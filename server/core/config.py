@@ -44,10 +44,11 @@ class Settings(BaseSettings):
         default=True, description="Run the background linkage worker in this process."
     )
     token_tables_kept: int = Field(
-        default=1,
+        default=2,
         ge=1,
         description="How many finished runs' token tables to keep per project (the newest "
-        "is the one served); older ones are deleted after each run.",
+        "is the one served; the one before it stays so that a download started just "
+        "before a run finished can complete); older ones are deleted after each run.",
     )
     sqlite_checkpoint: bool = Field(
         default=True,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from server_testdata import binary_bytes, bodies_data, encodings, random_clks
 from server_testkit import LiveServer, wait_run
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from server.db.models import Run, TokenRow
 from server.worker import Worker
@@ -211,7 +211,7 @@ def test_cli_run_that_loses_the_server_prints_the_run_id(make_live, tmp_path: Pa
 
 # -- item 17: superseded token rows and the SQLite WAL ---------------------------------------
 def test_runs_prune_superseded_token_rows_and_truncate_the_wal(make_live) -> None:
-    live = make_live(run_worker=False)  # runs are executed here, with no request in between
+    live = make_live(run_worker=False, token_tables_kept=1)  # runs are executed here, with no request in between
     worker = Worker(_app_state(live).sessionmaker, live.settings)
     project = live.new_project()
     pid, creds = project["project_id"], project["credentials"]
@@ -238,8 +238,8 @@ def test_runs_prune_superseded_token_rows_and_truncate_the_wal(make_live) -> Non
     assert per_run == {rids[-1]: 80}  # only the served run's table is left
 
 
-def test_token_tables_kept_setting(make_live) -> None:
-    live = make_live(run_worker=False, token_tables_kept=2)
+def test_token_tables_kept_default_keeps_the_previous_table(make_live) -> None:
+    live = make_live(run_worker=False)  # default 2: a download of the previous run can finish
     worker = Worker(_app_state(live).sessionmaker, live.settings)
     project = live.new_project()
     pid, creds = project["project_id"], project["credentials"]
@@ -253,6 +253,33 @@ def test_token_tables_kept_setting(make_live) -> None:
     with _app_state(live).sessionmaker() as session:
         kept = set(session.execute(select(TokenRow.run_id).distinct()).scalars())
     assert kept == set(rids[1:])
+
+
+def test_a_download_pruned_mid_stream_breaks_off_instead_of_ending_short(
+    make_live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.api.routes import results
+
+    live = make_live(run_worker=False)
+    worker = Worker(_app_state(live).sessionmaker, live.settings)
+    project = live.new_project()
+    pid, creds = project["project_id"], project["credentials"]
+    for body, clks in zip(("school", "welfare"), bodies_data(26, 30, 10), strict=True):
+        _upload(live, creds["bodies"][body], pid, binary_bytes(encodings(clks)), "replace")
+    with live.client(creds["coordinator"]) as c:
+        rid = c.post(f"/api/v1/projects/{pid}/runs").json()["run_id"]
+    assert worker.run_next()
+    factory = _app_state(live).sessionmaker
+    monkeypatch.setattr(results, "_PAGE", 10)
+    whole = list(results._rows(factory, rid, None))
+    assert len(whole) == 80
+    stream = results._rows(factory, rid, None)
+    first_page = [next(stream) for _ in range(10)]
+    assert len(first_page) == 10
+    with factory() as session, session.begin():  # what pruning does between two pages
+        session.execute(delete(TokenRow).where(TokenRow.run_id == rid))
+    with pytest.raises(results.TableChanged):
+        list(stream)
 
 
 # -- item 9: values PostgreSQL cannot hold ---------------------------------------------------

@@ -93,9 +93,26 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class TableChanged(RuntimeError):
+    """A run's token rows were deleted while they were being streamed."""
+
+
 def _rows(
     factory: sessionmaker[Session], rid: str, body: str | None
 ) -> Iterator[tuple[str, str, str]]:
+    """Run ``rid``'s rows (of ``body``, or all) in pages of _PAGE, in id order.
+
+    The pages are read in separate short transactions, so the worker's pruning of
+    superseded runs (``token_tables_kept``) could delete the rest of a table mid-stream.
+    The count is taken first; a stream that then comes up short is broken off with an
+    error instead of ending as a well-formed but truncated file.
+    """
+    count = select(func.count()).select_from(TokenRow).where(TokenRow.run_id == rid)
+    if body is not None:
+        count = count.where(TokenRow.body == body)
+    with factory() as session:
+        expected = int(session.execute(count).scalar_one())
+    sent = 0
     last = 0
     while True:
         with factory() as session:
@@ -109,9 +126,12 @@ def _rows(
                 stmt = stmt.where(TokenRow.body == body)
             page = session.execute(stmt).all()
         if not page:
+            if sent < expected:
+                raise TableChanged(f"run {rid}: token rows were pruned during the download")
             return
         for _row_id, token, b, ref in page:
             yield token, b, ref
+        sent += len(page)
         last = page[-1][0]
 
 
