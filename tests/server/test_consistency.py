@@ -211,7 +211,8 @@ def test_cli_run_that_loses_the_server_prints_the_run_id(make_live, tmp_path: Pa
 
 # -- item 17: superseded token rows and the SQLite WAL ---------------------------------------
 def test_runs_prune_superseded_token_rows_and_truncate_the_wal(make_live) -> None:
-    live = make_live(run_worker=False, token_tables_kept=1)  # runs are executed here, with no request in between
+    # Runs are executed here, with no request in between.
+    live = make_live(run_worker=False, token_tables_kept=1)
     worker = Worker(_app_state(live).sessionmaker, live.settings)
     project = live.new_project()
     pid, creds = project["project_id"], project["credentials"]
