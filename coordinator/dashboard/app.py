@@ -337,6 +337,9 @@ class Dashboard:
             from coordinator.keys import fingerprint_of
 
             local_fp = fingerprint_of(session.private_key.public_key())
+        secret_fps = sorted(
+            {u["secret_fingerprint"] for u in info["uploads"] if u.get("secret_fingerprint")}
+        )
         bodies = [
             {
                 "name": b,
@@ -358,6 +361,7 @@ class Dashboard:
             creds=creds,
             signals=signals,
             local_fp=local_fp,
+            secret_fps=secret_fps,
         )
 
     # -- 2 runs -----------------------------------------------------------------------------

@@ -138,6 +138,7 @@ def test_overview(tab: Watched, artifacts: Path, demo: DemoProject) -> None:
     for body in demo.bodies:
         assert page.locator("table").first.get_by_role("rowheader", name=body).count() == 1
     assert "この端末の秘密鍵と一致" in text  # the key fingerprint check
+    assert "全機関のアップロードで一致" in text  # every body's upload used the same secret
     assert "第 1 版" in text  # catalogue version
     assert "残り" in text  # credentials' expiry
     shot(tab, artifacts, "1-overview")

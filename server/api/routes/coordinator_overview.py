@@ -1,8 +1,10 @@
 """A read-only overview for the coordinator's dashboard: uploads and credential expiry.
 
 Adds nothing the coordinator could not already infer from its own project, except when
-each body uploaded and when the project's credentials expire: no credential ids, hashes
-or secrets, no encodings, no file names.
+each body uploaded, the linkage secret's fingerprint each upload declared (a digest of a
+256-bit random secret, the value bodies read to each other by phone), and when the
+project's credentials expire: no credential ids, hashes or secrets, no encodings, no
+file names.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ def project_overview(
                 "records": u.count,
                 "mode": u.mode,
                 "schema_id": project.schema_id,  # uploads with another schema are refused
+                # Uploads with another fingerprint are refused (409); shown so that the
+                # coordinator sees at a glance that every body used the same secret.
+                "secret_fingerprint": u.secret_fingerprint,
                 "created_at": _iso(u.created_at),
             }
             for u in uploads
