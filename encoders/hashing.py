@@ -216,8 +216,11 @@ class ClkHasher:
             clks = hd.rule90(clks)
         if "diffuse" in steps:
             clks = hd.diffuse(clks, self._hkeys["diffuse"], int(steps["diffuse"]["taps"]))
+        # fresh OS entropy per call: forked workers never share a noise stream
+        if "noise" in steps:
+            rng = np.random.default_rng(secrets.randbits(128))
+            clks = hd.noise(clks, int(steps["noise"]["bits"]), rng)
         if "blip" in steps:
-            # fresh OS entropy per call: forked workers never share a noise stream
             rng = np.random.default_rng(secrets.randbits(128))
             clks = hd.blip(clks, float(steps["blip"]["epsilon"]), rng)
         return np.ascontiguousarray(clks, dtype=np.uint8)

@@ -21,6 +21,9 @@ steps a schema's ``kakehashi.hardening`` block declares, always in the order of
              secret, which makes it a keyed diffusion layer.
 ``diffuse``  the diffusion layer of Armknecht et al. (2023): output bit ``j`` is the XOR
              of ``taps`` input bits chosen by a keyed map.
+``noise``    random-bit noise: exactly ``bits`` distinct random positions of every
+             encoding are flipped, so two encodings of the same CLK coincide only with
+             probability ``1 / C(length, bits)`` (no byte-identical encodings across bodies).
 ``blip``     BLIP (Schnell & Borgs 2016), randomised response per bit: each bit is flipped
              independently with probability ``p = 1 / (1 + e**ε)`` (ε-differential privacy
              per bit position). The only randomised step: it makes the encodings of the
@@ -38,7 +41,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-ORDER = ("salt", "xor_fold", "balance", "permute", "rule90", "diffuse", "blip")
+ORDER = ("salt", "xor_fold", "balance", "permute", "rule90", "diffuse", "noise", "blip")
 """The order in which the steps of a hardening block are applied."""
 
 
@@ -150,6 +153,20 @@ def diffuse(clks: np.ndarray, key: bytes, taps: int) -> np.ndarray:
     for t in range(taps):
         out ^= bits[:, index[:, t]]
     return _pack(out)
+
+
+def noise(clks: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
+    """Flip exactly ``bits`` distinct random positions of every row: ``(n, B)`` → ``(n, B)``."""
+    b = _bits(clks)
+    n, length = b.shape
+    if not 0 <= bits <= length:
+        raise ValueError(f"bits must be in [0, {length}], not {bits}")
+    # the ``bits`` smallest of ``length`` uniform keys per row: a uniform random subset
+    picks = np.argpartition(rng.random((n, length)), bits, axis=1)[:, :bits] if bits else None
+    if picks is not None:
+        rows = np.repeat(np.arange(n), bits)
+        b[rows, picks.ravel()] ^= 1
+    return _pack(b)
 
 
 def blip_probability(epsilon: float) -> float:

@@ -9,6 +9,7 @@ SHA-256 of its canonical JSON form, which every encodings file declares.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -86,8 +87,12 @@ class LinkageSchema:
         return float(self.document.get("kakehashi", {}).get("default_threshold", 0.8))
 
     def clkhash_document(self) -> dict[str, Any]:
-        """The clkhash v3 part of the schema only."""
-        return {k: self.document[k] for k in _CLKHASH_KEYS}
+        """The clkhash v3 part of the schema only, as a deep copy.
+
+        A copy, because clkhash's ``from_json_dict`` edits the dict it is given; on the
+        schema's own document that changed its id for every later ``parse_schema``.
+        """
+        return copy.deepcopy({k: self.document[k] for k in _CLKHASH_KEYS})
 
     def to_json(self) -> str:
         return json.dumps(self.document, ensure_ascii=False, indent=2)
@@ -174,6 +179,10 @@ def _check_hardening(block: Any, fields: set[str], bits: int, source: str) -> No
         taps = block["diffuse"].get("taps") if isinstance(block["diffuse"], dict) else None
         if isinstance(taps, bool) or not isinstance(taps, int) or not 2 <= taps <= 64:
             raise SchemaError(f"{where}.diffuse.taps must be an integer from 2 to 64")
+    if "noise" in block:
+        nbits = block["noise"].get("bits") if isinstance(block["noise"], dict) else None
+        if isinstance(nbits, bool) or not isinstance(nbits, int) or not 1 <= nbits <= 64:
+            raise SchemaError(f"{where}.noise.bits must be an integer from 1 to 64")
     if "blip" in block:
         eps = block["blip"].get("epsilon") if isinstance(block["blip"], dict) else None
         if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 < eps <= 50:

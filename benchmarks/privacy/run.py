@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import baselines
 from benchmarks.privacy import attacks
 from benchmarks.privacy.data import ATTACKER_SECRET, World, build_world, encode
 from linkage.schema import LinkageSchema, default_schema, parse_schema
 
 RESULTS_ROOT = Path(__file__).resolve().parent.parent / "results"
 OVERLAPS = (1.0, 0.5, 0.1)
+SALT = {"field": "date_of_birth", "chars": 4, "fields": []}
 N_SEEDS = 10
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -36,34 +38,32 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "balance": {"balance": True},
     "permute+rule90": {"permute": True, "rule90": True},
     "diffuse3": {"diffuse": {"taps": 3}},
-    "salt_year": {"salt": {"field": "date_of_birth", "chars": 4, "fields": []}},
+    "salt_year": {"salt": SALT},
     "blip_e4": {"blip": {"epsilon": 4.0}},
-    "blip_e6": {"blip": {"epsilon": 6.0}},
-    "xor_fold+blip_e6": {"xor_fold": 1, "blip": {"epsilon": 6.0}},
-    "xor_fold+blip_e8": {"xor_fold": 1, "blip": {"epsilon": 8.0}},
-    "salt+xor_fold+blip_e6": {
-        "salt": {"field": "date_of_birth", "chars": 4, "fields": []},
+    "noise8": {"noise": {"bits": 8}},
+    "balance+noise4": {"balance": True, "noise": {"bits": 4}},
+    "xor_fold+noise4": {"xor_fold": 1, "noise": {"bits": 4}},
+    "l2048+xor_fold": {"clk_bits": 2048, "xor_fold": 1},
+    "l2048+xor_fold+noise4": {"clk_bits": 2048, "xor_fold": 1, "noise": {"bits": 4}},
+    "l2048+permute+rule90+noise4": {
+        "clk_bits": 2048,
         "xor_fold": 1,
-        "blip": {"epsilon": 6.0},
+        "permute": True,
+        "rule90": True,
+        "noise": {"bits": 4},
     },
+    "xor_fold+blip_e5": {"xor_fold": 1, "blip": {"epsilon": 5.0}},
 }
-"""Hardening blocks compared on the frontier (``fields: []`` = every field but the salt's)."""
+"""Hardening blocks compared on the frontier (``fields: []`` = every field but the salt's;
+``clk_bits``: the CLK is hashed into that many bits before the steps)."""
 
 
 def with_hardening(schema: LinkageSchema, block: dict[str, Any], label: str) -> LinkageSchema:
-    """``schema`` with ``kakehashi.hardening`` replaced by ``block`` (none when empty).
-
-    A salt entry with an empty ``fields`` list salts every feature except the salt field.
-    """
-    document = json.loads(json.dumps(schema.document))
-    section = document.setdefault("kakehashi", {})
-    section.pop("hardening", None)
-    block = json.loads(json.dumps(block))
-    if "salt" in block and not block["salt"]["fields"]:
-        block["salt"]["fields"] = [f for f in schema.field_names if f != block["salt"]["field"]]
-    if block:
-        section["hardening"] = block
-    section["name"] = f"{schema.name}+{label}" if block else schema.name
+    """``schema`` with ``kakehashi.hardening`` replaced by ``block`` (see
+    ``benchmarks.baselines.with_hardening``), named after ``label``."""
+    hardened = baselines.with_hardening(schema, block)
+    document = hardened.document
+    document["kakehashi"]["name"] = f"{schema.name}+{label}" if block else schema.name
     return parse_schema(document, source=f"privacy benchmark config {label}")
 
 
