@@ -20,7 +20,7 @@ from typing import Any
 from linkage.errors import SchemaError
 from linkage.hardening import ORDER, output_bits
 
-DEFAULT_SCHEMA_NAME = "children-v1"
+DEFAULT_SCHEMA_NAME = "children-v2"
 
 _CLKHASH_KEYS = ("version", "clkConfig", "features")
 
