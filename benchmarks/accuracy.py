@@ -173,8 +173,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--hardening",
         default=None,
-        help="JSON hardening block for Kakehashi's schemas (default schema and FEBRL's); "
-        "default: the default schema as shipped, FEBRL's unhardened",
+        help="JSON hardening block applied to children-v1 and to FEBRL's schema "
+        "(default: the default schema as shipped, FEBRL's schema unhardened)",
     )
     p.add_argument(
         "--keep-exports", action="store_true", help="write exports and truth under <out>/raw/"
@@ -195,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     hardening = None if args.hardening is None else json.loads(args.hardening)
     schema = None
     if hardening is not None:
-        from linkage.schema import default_schema
+        from linkage.schema import builtin_schema
 
-        schema = baselines.with_hardening(default_schema(), hardening)
+        schema = baselines.with_hardening(builtin_schema("children-v1"), hardening)
     results = []
     for name in args.scenario or ["small"]:
         for level in args.error_level or ["normal"]:

@@ -19,14 +19,14 @@ from typing import Any
 
 from benchmarks import accuracy, baselines
 from benchmarks.privacy.run import CONFIGS, run_config, worst_graph
-from linkage.schema import default_schema
+from linkage.schema import builtin_schema
 
 DATASETS = (("small", "normal"), ("febrl4", None))
 
 
 def quality(block: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Best F1 (and twins merged there) per accuracy dataset with hardening ``block``."""
-    schema = baselines.with_hardening(default_schema(), block)
+    schema = baselines.with_hardening(builtin_schema("children-v1"), block)
     out = {}
     for name, level in DATASETS:
         if name == "febrl4":
