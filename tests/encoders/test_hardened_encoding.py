@@ -110,3 +110,23 @@ def test_hashing_leaves_the_schema_document_and_its_id_alone() -> None:
     assert parse_schema(schema.document).schema_id == before  # clkhash used to edit it
     again = ClkHasher(parse_schema(schema.document), SECRET).hash_rows(ROWS)
     assert np.array_equal(again, ClkHasher(schema, SECRET).hash_rows(ROWS))
+
+
+def test_container_header_carries_nothing_but_the_schema_and_length(tmp_path) -> None:
+    import json
+    import struct
+
+    from linkage.container import MAGIC, Encodings, new_refs, to_json_bytes, write_encodings
+
+    schema = default_schema()
+    clks = ClkHasher(schema, SECRET).hash_rows(ROWS)
+    enc = Encodings(new_refs(len(clks)), clks, schema.bit_length, schema.schema_id)
+    path = tmp_path / "x.kkh"
+    write_encodings(path, enc)
+    data = path.read_bytes()
+    (hlen,) = struct.unpack("<I", data[len(MAGIC) : len(MAGIC) + 4])
+    header = json.loads(data[len(MAGIC) + 4 : len(MAGIC) + 4 + hlen])
+    assert set(header) == {"format", "version", "schema_id", "bit_length", "ref_bytes"}
+    record_bytes = 16 + schema.bit_length // 8
+    assert len(data) == len(MAGIC) + 4 + hlen + len(clks) * record_bytes + 32
+    assert set(json.loads(to_json_bytes(enc))) == {"clks", "refs", "schema_id", "bit_length"}
