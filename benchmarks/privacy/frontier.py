@@ -57,6 +57,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.axhline(0.003, color="grey", lw=0.8, ls="--")
     ax.axvline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xlim(left=0)
     ax.set_xlabel("graph attack: re-identified % (worst of 50 % roster + 10 seeds, 100 % roster)")
     ax.set_ylabel("largest F1 loss vs unhardened (accuracy benchmarks)")
     ax.set_title("Kakehashi hardening: privacy / quality frontier")
