@@ -45,7 +45,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "xor_fold+noise4": {"xor_fold": 1, "noise": {"bits": 4}},
     "l2048+xor_fold": {"clk_bits": 2048, "xor_fold": 1},
     "l2048+xor_fold+noise4": {"clk_bits": 2048, "xor_fold": 1, "noise": {"bits": 4}},
-    "l2048+permute+rule90+noise4": {
+    "l2048+xor_fold+permute+rule90+noise4": {
         "clk_bits": 2048,
         "xor_fold": 1,
         "permute": True,
