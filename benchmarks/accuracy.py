@@ -11,6 +11,7 @@ records. Results go to ``benchmarks/results/<date>/`` (JSON, Markdown, PNG plots
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ from synthetic.metrics import best_by_f1, score, threshold_curve
 
 METHODS = ("status_quo", "splink", "kakehashi")
 RESULTS_ROOT = Path(__file__).parent / "results"
+HARDENED_THRESHOLDS = tuple(round(0.4 + 0.025 * i, 3) for i in range(23))
+"""Sweep for an explicit schema/hardening: folding and balancing move Dice scores."""
 
 
 def _method_result(
@@ -85,8 +88,12 @@ def run_scenario(
     seed: int = 0,
     methods: Sequence[str] = METHODS,
     export_dir: Path | None = None,
+    schema: Any = None,
 ) -> dict[str, Any]:
-    """Generate scenario ``name``, write its exports, read them back, evaluate ``methods``."""
+    """Generate scenario ``name``, write its exports, read them back, evaluate ``methods``.
+
+    ``schema``: Kakehashi's linkage schema (default: the shipped default).
+    """
     t0 = time.perf_counter()
     town = scenario(name, error_level, seed=seed)
     generate_s = time.perf_counter() - t0
@@ -96,10 +103,16 @@ def run_scenario(
         if export_dir is not None:
             town.write_truth(folder / "truth.csv")
         records = baselines.read_exports(paths)
+    pprl = None
+    if "kakehashi" in methods and schema is not None:
+        pprl = baselines.pprl_method(
+            records, today=REFERENCE_DATE, schema=schema, thresholds=HARDENED_THRESHOLDS
+        )
     methods_out = evaluate(
         records,
         town.truth,
         methods=methods,
+        pprl=pprl,
         subgroups=town.subgroups(),
         twin_pairs=town.twin_pairs(),
     )
@@ -117,10 +130,21 @@ def run_scenario(
     }
 
 
-def run_febrl(methods: Sequence[str] = ("splink", "kakehashi")) -> dict[str, Any]:
-    """FEBRL4 (5 000 + 5 000 records, 5 000 true pairs) with Splink and Kakehashi's CLKs."""
+def run_febrl(
+    methods: Sequence[str] = ("splink", "kakehashi"), hardening: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """FEBRL4 (5 000 + 5 000 records, 5 000 true pairs) with Splink and Kakehashi's CLKs.
+
+    ``hardening``: a hardening block applied to the FEBRL schema (default: none).
+    """
     bodies, truth = baselines.febrl4()
-    pprl = baselines.febrl_pprl_method(bodies) if "kakehashi" in methods else None
+    pprl = None
+    if "kakehashi" in methods:
+        pprl = baselines.febrl_pprl_method(
+            bodies,
+            hardening=hardening,
+            thresholds=baselines.PPRL_THRESHOLDS if hardening is None else HARDENED_THRESHOLDS,
+        )
     methods_out = evaluate(
         bodies,
         truth,
@@ -147,6 +171,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--febrl", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--out", type=Path, default=None, help="default benchmarks/results/<date>")
     p.add_argument(
+        "--hardening",
+        default=None,
+        help="JSON hardening block applied to children-v1 and to FEBRL's schema "
+        "(default: the default schema as shipped, FEBRL's schema unhardened)",
+    )
+    p.add_argument(
         "--keep-exports", action="store_true", help="write exports and truth under <out>/raw/"
     )
     return p
@@ -162,17 +192,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown methods: {sorted(unknown)}; choose from {METHODS}")
     out = args.out or RESULTS_ROOT / date.today().isoformat()
+    hardening = None if args.hardening is None else json.loads(args.hardening)
+    schema = None
+    if hardening is not None:
+        from linkage.schema import builtin_schema
+
+        schema = baselines.with_hardening(builtin_schema("children-v1"), hardening)
     results = []
     for name in args.scenario or ["small"]:
         for level in args.error_level or ["normal"]:
             export_dir = out / "raw" / f"{name}-{level}" if args.keep_exports else None
             result = run_scenario(
-                name, level, seed=args.seed, methods=methods, export_dir=export_dir
+                name, level, seed=args.seed, methods=methods, export_dir=export_dir, schema=schema
             )
             results.append(result)
             print("\n".join(summary_lines(result)), flush=True)
     if args.febrl:
-        result = run_febrl(methods)
+        result = run_febrl(methods, hardening)
         results.append(result)
         print("\n".join(summary_lines(result)), flush=True)
     written = write_report(results, out)

@@ -378,16 +378,47 @@ def _febrl_schema() -> Any:
     )
 
 
+def with_hardening(schema: Any, block: dict[str, Any]) -> Any:
+    """``schema`` with its ``kakehashi.hardening`` replaced by ``block`` (none when empty).
+
+    ``block["clk_bits"]`` (benchmarks only) sets ``clkConfig.l`` (e.g. 2048 before a fold).
+    """
+    import copy
+
+    from linkage.schema import parse_schema
+
+    document = copy.deepcopy(schema.document)
+    section = document.setdefault("kakehashi", {})
+    section.pop("hardening", None)
+    block = copy.deepcopy(block)
+    clk_bits = block.pop("clk_bits", None)  # benchmark-only: hash into a longer CLK
+    if clk_bits:
+        document["clkConfig"]["l"] = int(clk_bits)
+    if "salt" in block and not block["salt"]["fields"]:
+        salt_field = block["salt"]["field"]
+        block["salt"]["fields"] = [f for f in schema.field_names if f != salt_field]
+    if block:
+        section["hardening"] = block
+    return parse_schema(document, source="schema with a benchmark hardening block")
+
+
 def febrl_pprl_method(
     bodies: Mapping[str, list[dict[str, Any]]],
     *,
     secret: bytes = BENCHMARK_SECRET,
     thresholds: Sequence[float] = PPRL_THRESHOLDS,
+    hardening: dict[str, Any] | None = None,
 ) -> ClkMethod:
-    """FEBRL4 through Kakehashi's CLK hasher (clkhash-identical) and linkage engine."""
+    """FEBRL4 through Kakehashi's CLK hasher (clkhash-identical) and linkage engine.
+
+    ``hardening``: a ``kakehashi.hardening`` block to apply to the FEBRL schema (a salt
+    with empty ``fields`` salts every field but the salt field).
+    """
     from encoders.hashing import ClkHasher
 
     schema = _febrl_schema()
+    if hardening:
+        schema = with_hardening(schema, hardening)
     hasher = ClkHasher(schema, secret)
     t0 = time.perf_counter()
     ids, clks = [], []

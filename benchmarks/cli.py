@@ -1,4 +1,4 @@
-"""``kakehashi bench``: accuracy and speed evaluation into ``benchmarks/results/<date>/``."""
+"""``kakehashi bench``: accuracy, speed and privacy reports into ``benchmarks/results/<date>/``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,19 @@ def support(
     )
 
 
+def privacy(
+    children: Annotated[int, typer.Option(help="Children in the synthetic municipality.")] = 5_000,
+    configs: Annotated[
+        bool, typer.Option(help="Every hardening config of the frontier, not just the default.")
+    ] = False,
+    out: OutOpt = None,
+) -> None:
+    """Privacy: frequency, graph-matching and pattern attacks on the encodings."""
+    folder = _folder(out)
+    argv = ["--children", str(children), "--out", str(folder)]
+    _run("benchmarks.privacy.run", argv + (["--configs"] if configs else []))
+
+
 def all_benchmarks(
     quick: Annotated[bool, typer.Option(help="The quick suite (under 10 minutes).")] = True,
     out: OutOpt = None,
@@ -91,5 +104,6 @@ def register(app: typer.Typer) -> None:
     bench.command("accuracy")(accuracy)
     bench.command("speed")(speed)
     bench.command("support")(support)
+    bench.command("privacy")(privacy)
     bench.command("all")(all_benchmarks)
     app.add_typer(bench, name="bench")

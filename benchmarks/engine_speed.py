@@ -40,16 +40,16 @@ import numpy as np
 
 def synthetic_bodies(
     n: int, bodies: int, *, seed: int = 0, flip: float = 0.08, keep: float = 0.8,
-    uniform: bool = False,
+    uniform: bool = False, bits: int = 1024,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:  # fmt: skip
-    """``bodies`` noisy copies of ``n`` random base CLKs: ((m_d, 128) uint8, (m_d,) ids)."""
+    """``bodies`` noisy copies of ``n`` random base CLKs: ((m_d, bits/8) uint8, (m_d,) ids)."""
     rng = np.random.default_rng(seed)
     density = np.full(n, 0.5) if uniform else rng.uniform(0.15, 0.5, n)
     arrays, ids = [], []
-    base = np.empty((n, 128), np.uint8)
+    base = np.empty((n, bits // 8), np.uint8)
     for s in range(0, n, 20000):
         e = min(n, s + 20000)
-        base[s:e] = np.packbits(rng.random((e - s, 1024)) < density[s:e, None], axis=1)
+        base[s:e] = np.packbits(rng.random((e - s, bits)) < density[s:e, None], axis=1)
     for _ in range(bodies):
         chosen = np.flatnonzero(rng.random(n) < keep)
         rng.shuffle(chosen)
@@ -57,7 +57,7 @@ def synthetic_bodies(
         rates = rng.uniform(0, flip, chosen.size)
         for s in range(0, chosen.size, 20000):
             e = min(chosen.size, s + 20000)
-            noise = rng.random((e - s, 1024)) < rates[s:e, None]
+            noise = rng.random((e - s, bits)) < rates[s:e, None]
             out[s:e] ^= np.packbits(noise, axis=1)
         arrays.append(out)
         ids.append(chosen)
@@ -76,8 +76,8 @@ def _interleaved(fns: dict, repeats: int) -> dict[str, float]:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def bench_dice(n: int, repeats: int) -> list[dict]:
-    """Pairs/s of our kernel and anonlink's on ``n × n`` 1024-bit CLKs."""
+def bench_dice(n: int, repeats: int, bits: int = 1024) -> list[dict]:
+    """Pairs/s of our kernel and anonlink's on ``n × n`` CLKs of ``bits`` bits."""
     import anonlink
 
     from linkage.packed import pack
@@ -86,7 +86,7 @@ def bench_dice(n: int, repeats: int) -> list[dict]:
     warm_up()
     rows = []
     for uniform in (False, True):
-        (a, b), _ = synthetic_bodies(n, 2, seed=1, keep=1.0, uniform=uniform)
+        (a, b), _ = synthetic_bodies(n, 2, seed=1, keep=1.0, uniform=uniform, bits=bits)
         pa, pb = pack(a), pack(b)
         bas = [pa.to_bitarrays(), pb.to_bitarrays()]
         for threshold in (0.7, 0.85):
@@ -102,6 +102,7 @@ def bench_dice(n: int, repeats: int) -> list[dict]:
             row = {
                 "data": "uniform-density" if uniform else "varied-density",
                 "n": n,
+                "bits": bits,
                 "threshold": threshold,
                 "anonlink_pairs_per_s": n * n / med["anonlink"],
             }
@@ -200,12 +201,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-exhaustive", action="store_true", help="skip exhaustive link()")
     parser.add_argument("--dice-only", action="store_true", help="only the Dice comparison")
     parser.add_argument("--out", type=Path, help="write JSON here instead of stdout")
+    parser.add_argument(
+        "--bits", type=int, default=1024, help="CLK length for the Dice comparison (hardened)"
+    )
     args = parser.parse_args(argv)
     n, dice_n = (10_000, 5_000) if args.small else (args.n, args.dice_n)
     result = {
         "machine": {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
                     "processor": platform.processor() or platform.machine()},
-        "dice": bench_dice(dice_n, args.repeats),
+        "dice": bench_dice(dice_n, args.repeats, args.bits),
         "link": [] if args.dice_only else bench_link(n, args.threshold, not args.no_exhaustive),
     }  # fmt: skip
     text = json.dumps(result, indent=2)

@@ -10,11 +10,17 @@ most values cost one dictionary lookup instead of clkhash's per-bit Python loop.
 other scheme (blakeHash, non-singular double hashing, XOR folding) falls back to clkhash's
 ``crypto_bloom_filter``. Either way the bytes equal ``clkhash.clk.generate_clks`` on the
 same values, schema and secret (tests prove it).
+
+A schema's ``kakehashi.hardening`` block (``linkage.hardening``) is applied here: record-
+level salting while hashing (fast path only), every other step to the formed CLKs, with
+keys derived from the linkage secret. A hardened encoding is no longer a clkhash CLK,
+except for plain XOR-folding, which gives clkhash's ``xor_folds`` bytes.
 """
 
 from __future__ import annotations
 
 import hmac
+import secrets
 from collections.abc import Sequence
 from operator import or_
 from typing import Any
@@ -25,6 +31,7 @@ from clkhash.bloomfilter import crypto_bloom_filter
 from clkhash.comparators import NonComparison
 from clkhash.key_derivation import generate_key_lists
 
+from linkage import hardening as hd
 from linkage.schema import LinkageSchema
 
 _VALUE_CACHE = 1 << 16  # distinct values per field whose masks are kept (≈ 10 MB/field)
@@ -47,6 +54,7 @@ class _DoubleHashField:
         self._key_sha1, self._key_md5 = keys[0], keys[1]
         self._l = length
         self._masks: dict[str, int] = {}
+        self._salted: dict[tuple[str, str], int] = {}
         self._tokens: dict[tuple[str, int], int] = {}
 
     def _token_mask(self, token: str, k: int) -> int:
@@ -65,6 +73,28 @@ class _DoubleHashField:
             if len(self._tokens) < _TOKEN_CACHE:
                 self._tokens[key] = hit
         return hit
+
+    def salted_masks(self, values: Sequence[str], salts: Sequence[str]) -> list[int]:
+        """Masks of ``values`` with each token prefixed by its record's salt.
+
+        The salt is a key input: the same value under two salts sets unrelated bits.
+        """
+        cache = self._salted
+        out = []
+        for value, salt in zip(values, salts, strict=True):
+            key = (salt, value)
+            hit = cache.get(key)
+            if hit is None:
+                tokens = tuple(self._tokenize(self._format(value)))
+                hit = 0
+                if tokens:
+                    ks = self._strategy.bits_per_token(len(tokens))
+                    for token, k in zip(tokens, ks, strict=True):
+                        hit |= self._token_mask(f"{salt}\x1f{token}", k)
+                if len(cache) < _VALUE_CACHE:
+                    cache[key] = hit
+            out.append(hit)
+        return out
 
     def masks(self, values: Sequence[str]) -> list[int]:
         """:meth:`mask` of every value: known values in one C-speed pass, new ones after."""
@@ -119,6 +149,23 @@ class ClkHasher:
             hash_algo=self._schema.kdf_hash,
         )
         self.nbytes = schema.bit_length // 8
+        self._clk_nbytes = schema.clk_bit_length // 8
+        self._hardening = schema.hardening
+        self._hkeys = {
+            step: hd.derive_key(secret, f"{schema.schema_id}/{step}")
+            for step in ("balance", "permute", "diffuse")
+        }
+        names = schema.field_names
+        salt = self._hardening.get("salt")
+        self._salt = (
+            (
+                names.index(salt["field"]),
+                int(salt["chars"]),
+                {names.index(f) for f in salt["fields"]},
+            )
+            if salt
+            else None
+        )
         self._comparators = [
             f.hashing_properties.comparator if f.hashing_properties is not None else NonComparison()
             for f in self._schema.fields
@@ -138,23 +185,61 @@ class ClkHasher:
             )
             if f.hashing_properties is not None
         ]
+        if self._salt is not None and not self._fast:
+            raise ValueError(
+                "record-level salting needs plain double hashing without xor_folds in clkConfig"
+            )
 
     @property
     def fast_path(self) -> bool:
         """True when the schema uses only clkhash's plain double hashing (our fast path)."""
         return self._fast
 
+    @property
+    def hardened(self) -> bool:
+        """True when the schema declares hardening steps."""
+        return bool(self._hardening)
+
+    def harden(self, clks: np.ndarray) -> np.ndarray:
+        """Apply the schema's hardening steps after salting, in ``linkage.hardening.ORDER``.
+
+        ``(n, clk_bit_length/8)`` → ``(n, bit_length/8)`` uint8.
+        """
+        steps = self._hardening
+        if steps.get("xor_fold"):
+            clks = hd.xor_fold(clks, int(steps["xor_fold"]))
+        if steps.get("balance"):
+            clks = hd.balance(clks, self._hkeys["balance"])
+        if steps.get("permute"):
+            clks = hd.permute(clks, self._hkeys["permute"])
+        if steps.get("rule90"):
+            clks = hd.rule90(clks)
+        if "diffuse" in steps:
+            clks = hd.diffuse(clks, self._hkeys["diffuse"], int(steps["diffuse"]["taps"]))
+        # fresh OS entropy per call: forked workers never share a noise stream
+        if "noise" in steps:
+            rng = np.random.default_rng(secrets.randbits(128))
+            clks = hd.noise(clks, int(steps["noise"]["bits"]), rng)
+        if "blip" in steps:
+            rng = np.random.default_rng(secrets.randbits(128))
+            clks = hd.blip(clks, float(steps["blip"]["epsilon"]), rng)
+        return np.ascontiguousarray(clks, dtype=np.uint8)
+
     def hash_rows(self, rows: Sequence[Sequence[str]]) -> np.ndarray:
-        """Return ``(len(rows), bit_length/8)`` uint8 CLK bytes for ``rows``."""
+        """Return ``(len(rows), bit_length/8)`` uint8 encodings (hardened CLKs) for ``rows``."""
         if not rows:
             return np.zeros((0, self.nbytes), dtype=np.uint8)
         if not self._fast:
-            out = np.zeros((len(rows), self.nbytes), dtype=np.uint8)
-            for r, row in enumerate(rows):
-                bloom, _, _ = crypto_bloom_filter(row, self._comparators, self._schema, self._keys)
-                out[r] = np.frombuffer(bloom.tobytes(), dtype=np.uint8)
-            return out
+            return self.harden(self._clkhash_rows(rows))
         return self.hash_columns([list(column) for column in zip(*rows, strict=True)])
+
+    def _clkhash_rows(self, rows: Sequence[Sequence[str]]) -> np.ndarray:
+        """clkhash's own ``crypto_bloom_filter`` per row (the slow, general path)."""
+        out = np.zeros((len(rows), self._clk_nbytes), dtype=np.uint8)
+        for r, row in enumerate(rows):
+            bloom, _, _ = crypto_bloom_filter(row, self._comparators, self._schema, self._keys)
+            out[r] = np.frombuffer(bloom.tobytes(), dtype=np.uint8)
+        return out
 
     def hash_columns(self, columns: Sequence[Sequence[str]]) -> np.ndarray:
         """CLK bytes of records given as columns: ``columns[j][i]`` is field ``j`` of record ``i``.
@@ -168,10 +253,19 @@ class ClkHasher:
         if n == 0:
             return np.zeros((0, self.nbytes), dtype=np.uint8)
         if not self._fast:
-            return self.hash_rows(list(zip(*columns, strict=True)))
+            return self.harden(self._clkhash_rows(list(zip(*columns, strict=True))))
+        salts, salted = None, set()
+        if self._salt is not None:
+            index, chars, salted = self._salt
+            salts = hd.record_salts(columns[index], chars)
         clks = [0] * n
         for i, field in self._fields:
-            clks = list(map(or_, clks, field.masks(columns[i])))
-        nbytes = self.nbytes
+            if i in salted:
+                masks = field.salted_masks(columns[i], salts)  # type: ignore[arg-type]
+            else:
+                masks = field.masks(columns[i])
+            clks = list(map(or_, clks, masks))
+        nbytes = self._clk_nbytes
         data = b"".join([clk.to_bytes(nbytes, "big") for clk in clks])
-        return np.frombuffer(data, dtype=np.uint8).reshape(n, nbytes).copy()
+        out = np.frombuffer(data, dtype=np.uint8).reshape(n, nbytes).copy()
+        return self.harden(out) if self._hardening else out

@@ -14,7 +14,7 @@ from encoders.encode import RejectRateExceeded, encode_file
 from encoders.errors import InputError
 from encoders.keys import read_keys
 from linkage.container import read_encodings
-from linkage.schema import default_schema
+from linkage.schema import builtin_schema
 
 SECRET = bytes(range(32))
 HEADER = ["宛名番号", "氏名", "氏名_フリガナ", "生年月日", "性別", "住所"]
@@ -49,7 +49,7 @@ def _encode(path: Path, tmp: Path, **kwargs: object):
     out = tmp / f"{path.name}.kkh"
     report = encode_file(
         path, output=out, keys_output=tmp / f"{path.name}.keys.csv",
-        schema=default_schema(), secret=SECRET, **kwargs,  # type: ignore[arg-type]
+        schema=builtin_schema("children-v1"), secret=SECRET, **kwargs,  # type: ignore[arg-type]
     )  # fmt: skip
     return report, read_encodings(out), read_keys(tmp / f"{path.name}.keys.csv")
 
@@ -67,7 +67,7 @@ def test_cp932_utf8_bom_and_xlsx_give_identical_encodings(tmp_path: Path) -> Non
     for _, encodings, keys in results:
         assert np.array_equal(encodings.clks, first.clks)
         assert [keys[ref] for ref in encodings.refs] == [r[0] for r in ROWS]
-        assert encodings.schema_id == default_schema().schema_id
+        assert encodings.schema_id == builtin_schema("children-v1").schema_id
     # refs are fresh random values every run: record order alone never identifies anyone
     assert not set(results[0][1].refs) & set(results[1][1].refs)
 
@@ -80,7 +80,7 @@ def test_json_output_is_clkhash_compatible_with_the_same_clks(tmp_path: Path) ->
         source,
         output=out,
         keys_output=tmp_path / "k.csv",
-        schema=default_schema(),
+        schema=builtin_schema("children-v1"),
         secret=SECRET,
         fmt="json",
     )

@@ -12,7 +12,7 @@ from clkhash.serialization import serialize_bitarray
 
 from encoders.hashing import ClkHasher
 from encoders.pipeline import encode_rows
-from linkage.schema import default_schema
+from linkage.schema import builtin_schema
 
 SECRET = bytes.fromhex("00112233445566778899aabbccddeeff" * 2)
 
@@ -35,7 +35,7 @@ ROWS = [
 
 
 def test_hasher_matches_clkhash_generate_clks_byte_for_byte() -> None:
-    schema = default_schema()
+    schema = builtin_schema("children-v1")
     theirs = clk.generate_clks(
         ROWS, clk_schema.from_json_dict(schema.clkhash_document()), SECRET, validate=True
     )
@@ -47,7 +47,7 @@ def test_hasher_matches_clkhash_generate_clks_byte_for_byte() -> None:
 
 
 def test_different_secret_gives_different_clks() -> None:
-    schema = default_schema()
+    schema = builtin_schema("children-v1")
     a = ClkHasher(schema, SECRET).hash_rows(ROWS[:1])
     b = ClkHasher(schema, b"\x01" * 32).hash_rows(ROWS[:1])
     assert not np.array_equal(a, b)
@@ -59,7 +59,7 @@ def test_encode_rows_with_two_workers_equals_one_worker() -> None:
          "date_of_birth": "2015-04-01", "sex": "1", "address": f"架橋市本町{i % 9}-2-3"}
         for i in range(5000)
     ]  # fmt: skip
-    schema = default_schema()
+    schema = builtin_schema("children-v1")
     one = encode_rows(records, schema, SECRET, workers=1)
     two = encode_rows(records, schema, SECRET, workers=2)
     assert one.index.tolist() == two.index.tolist() == list(range(5000))
@@ -71,12 +71,12 @@ def test_other_hashing_schemes_fall_back_to_clkhash_byte_for_byte() -> None:
 
     from linkage.schema import parse_schema
 
-    document = copy.deepcopy(default_schema().document)
+    document = copy.deepcopy(builtin_schema("children-v1").document)
     document["features"][0]["hashing"]["hash"] = {"type": "blakeHash"}
     schema = parse_schema(document)
     hasher = ClkHasher(schema, SECRET)
     assert not hasher.fast_path
-    assert ClkHasher(default_schema(), SECRET).fast_path
+    assert ClkHasher(builtin_schema("children-v1"), SECRET).fast_path
     theirs = clk.generate_clks(
         ROWS, clk_schema.from_json_dict(schema.clkhash_document()), SECRET, validate=True
     )
@@ -85,7 +85,7 @@ def test_other_hashing_schemes_fall_back_to_clkhash_byte_for_byte() -> None:
 
 
 def test_hash_columns_matches_clkhash_with_repeated_and_new_values() -> None:
-    schema = default_schema()
+    schema = builtin_schema("children-v1")
     rows = [ROWS[i % 3] for i in range(7)] + [["", "", "", "", "", "", "", "", "", ""]]
     theirs = clk.generate_clks(
         rows, clk_schema.from_json_dict(schema.clkhash_document()), SECRET, validate=True
@@ -101,4 +101,4 @@ def test_hash_columns_matches_clkhash_with_repeated_and_new_values() -> None:
 
 def test_hash_columns_checks_the_number_of_columns() -> None:
     with pytest.raises(ValueError, match="2 columns for 10 fields"):
-        ClkHasher(default_schema(), SECRET).hash_columns([[""], [""]])
+        ClkHasher(builtin_schema("children-v1"), SECRET).hash_columns([[""], [""]])

@@ -48,9 +48,9 @@ def realistic_clks() -> Callable[[int, int], list[np.ndarray]]:
     from clkhash import clk
     from clkhash import schema as clk_schema
 
-    from linkage.schema import default_schema
+    from linkage.schema import builtin_schema
 
-    schema = clk_schema.from_json_dict(default_schema().clkhash_document())
+    schema = clk_schema.from_json_dict(builtin_schema("children-v1").clkhash_document())
 
     def make(n: int, bodies: int, seed: int = 0) -> list[np.ndarray]:
         rng = random.Random(seed)
