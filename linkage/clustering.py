@@ -55,13 +55,14 @@ def _find(parent, x):
 
 
 @numba.njit(cache=True)
-def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, margin):
-    """A candidate of ``x`` in ``y``'s body within ``margin`` that could also join, or -1."""
+def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, margin, t):
+    """A candidate of ``x`` in ``y``'s body within ``margin`` (and ``>= t``) that could
+    also join, or -1."""
     rx = _find(parent, x)
     ry = _find(parent, y)
     for p in range(adj_start[x], adj_start[x + 1]):
         sz = adj_score[p]
-        if sz < s - margin:
+        if sz < s - margin or sz < t:
             break
         z = adj_node[p]
         if z == y or body[z] != body[y]:
@@ -75,7 +76,7 @@ def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, m
 
 
 @numba.njit(cache=True)
-def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin):
+def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin, t):
     parent = np.arange(n)
     mask = np.empty(n, np.int64)
     for x in range(n):
@@ -87,6 +88,8 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
         x = left[e]
         y = right[e]
         s = scores[e]
+        if s < t:
+            break
         rx = _find(parent, x)
         ry = _find(parent, y)
         if rx == ry or (mask[rx] & mask[ry] & ~dedup_bits) != 0:
@@ -95,10 +98,10 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
             z = -1
             if (dedup_bits >> body[y]) & 1 == 0:
                 z = _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask,
-                           dedup_bits, margin)  # fmt: skip
+                           dedup_bits, margin, t)  # fmt: skip
             if z < 0 and (dedup_bits >> body[x]) & 1 == 0:
                 z = _rival(y, x, s, adj_start, adj_node, adj_score, body, parent, mask,
-                           dedup_bits, margin)  # fmt: skip
+                           dedup_bits, margin, t)  # fmt: skip
             if z >= 0:
                 flagged[x] = True
                 flagged[y] = True
@@ -123,6 +126,7 @@ def cluster(
     *,
     dedup: np.ndarray | None = None,
     review_margin: float = 0.0,
+    threshold: float = 0.0,
 ) -> Clustering:
     """Group ``n`` records from scored pairs.
 
@@ -133,6 +137,8 @@ def cluster(
         dedup: ``(n_bodies,)`` bool, True where a body's own records may share a group.
         review_margin: score margin under which two rival candidates make a pair
             ambiguous; 0 turns the check off.
+        threshold: pairs scoring below it are never merged (nor count as rivals); they
+            may be given to keep the neighbourhood of each record for review.
     """
     body = np.asarray(body, np.int64)
     n_bodies = int(body.max()) + 1 if n else 0
@@ -158,7 +164,7 @@ def cluster(
     roots, flagged, merges, ambiguous = _greedy(
         n, left, right, scores, body, np.int64(dedup_bits), adj_start,
         np.ascontiguousarray(others[adj]), np.ascontiguousarray(both[adj]),
-        float(review_margin),
+        float(review_margin), float(threshold),
     )  # fmt: skip
     uniq, first, group_of = np.unique(roots, return_index=True, return_inverse=True)
     rank = np.empty(uniq.size, np.int64)
