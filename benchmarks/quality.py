@@ -476,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--completeness", action="store_true",
+                   help="also measure blocking pair completeness (first secret)")  # fmt: skip
     args = p.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     keys = secrets(args.secrets)
@@ -491,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise SystemExit(f"unknown data set {name!r}; choose from {DATASETS}")
         results.append(run_dataset(ds, methods, keys))
+        if args.completeness and not name.startswith("febrl"):
+            results[-1]["pair_completeness"] = pair_completeness(ds, keys[0])
+            print(f"{name} pair completeness {results[-1]['pair_completeness']}", flush=True)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "quality.json").write_text(json.dumps(results, indent=1, default=str))
@@ -501,3 +506,46 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def pair_completeness(ds: Dataset, secret: bytes, threshold: float = 0.8) -> dict[str, float]:
+    """Share of true-match pairs scoring ``>= threshold`` that each candidate step keeps.
+
+    Compares the engine's default (``auto``: exhaustive, top-``k`` per record and body
+    from ``threshold - 0.10``) and LSH (the old default) against every pair.
+    """
+    from encoders.pipeline import encode_rows
+    from linkage.blocking import BlockingConfig, lsh_candidates
+    from linkage.engine import TOP_K, _exhaustive
+    from linkage.packed import PackedClks, pack
+    from linkage.schema import default_schema
+
+    schema = default_schema()
+    packed, keys = [], []
+    for b in ds.records:
+        enc = encode_rows(ds.records[b], schema, secret, today=TODAY)
+        packed.append(pack(enc.clks))
+        keys += [(b, ds.records[b][int(i)]["record_id"]) for i in enc.index]
+    person = np.array([ds.truth[k] for k in keys])
+    sizes = np.array([len(p) for p in packed])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    body = np.repeat(np.arange(len(packed)), sizes)
+    no_dedup = np.zeros(len(packed), bool)
+
+    def true_pairs(left, right, scores):
+        keep = (scores >= threshold) & (person[left] == person[right])
+        return set(zip(left[keep].tolist(), right[keep].tolist(), strict=True))
+
+    full = true_pairs(*_exhaustive(packed, offsets, no_dedup, threshold, None, None)[:3])
+    topk = true_pairs(*_exhaustive(packed, offsets, no_dedup, threshold - 0.1, None, TOP_K)[:3])
+    words = np.concatenate([p.words for p in packed])
+    allc = PackedClks(words, np.concatenate([p.popcounts for p in packed]), packed[0].bit_length)
+    lsh = lsh_candidates(allc, body, no_dedup, threshold, BlockingConfig())
+    lsh_pairs = true_pairs(lsh.left, lsh.right, lsh.scores)
+    return {
+        "true_pairs_above_threshold": float(len(full)),
+        "auto_topk_kept": len(topk & full) / max(len(full), 1),
+        "lsh_kept": len(lsh_pairs & full) / max(len(full), 1),
+        "lsh_lost": float(len(full - lsh_pairs)),
+        "auto_lost": float(len(full - topk)),
+    }
