@@ -197,7 +197,8 @@ def link(
             ``threshold_from_data`` it is the fallback when the run's own scores do not
             give a sound estimate (see ``linkage.threshold``) and the estimate is kept
             within ``[threshold - 0.10, threshold + 0.10]``.
-        threshold_from_data: learn the threshold from this run's scores (default).
+        threshold_from_data: learn the threshold from this run's scores (default); only
+            runs compared exhaustively learn it, LSH runs keep ``threshold``.
         blocking: ``"auto"`` (default: every pair when at most ``EXHAUSTIVE_BUDGET``
             pairs, else LSH), ``"exhaustive"``, ``"lsh"`` (``"default"`` is an old name
             for it) or a ``BlockingConfig``; ``None`` means ``"auto"``.
@@ -230,13 +231,17 @@ def link(
         int(sizes[a]) * int(sizes[b]) for a in range(len(sizes)) for b in range(a + 1, len(sizes))
     ) + sum(int(s) * (int(s) - 1) // 2 for s, d in zip(sizes, dedup_arr, strict=True) if d)
     config = _blocking_config(blocking, all_pairs)
-    floor = max(0.05, threshold - BELOW) if threshold_from_data else float(threshold)
+    # The estimate needs every record's best partners below the threshold; that is
+    # affordable with exhaustive top-k comparison. LSH runs (above the budget) keep the
+    # given threshold, so large runs cost what they did.
+    learn = threshold_from_data and config is None
+    floor = max(0.05, threshold - BELOW) if learn else float(threshold)
     t1 = time.perf_counter()
 
     stats: dict[str, float] = {}
     if config is None:
         left, right, scores, comparisons = _exhaustive(
-            packed, offsets, dedup_arr, floor, workers, TOP_K if threshold_from_data else None
+            packed, offsets, dedup_arr, floor, workers, TOP_K if learn else None
         )
     else:
         allc = PackedClks(
@@ -253,8 +258,10 @@ def link(
             bits_per_band=float(blocked.bits_per_band),
         )
     t2 = time.perf_counter()
-    if threshold_from_data:
+    if learn:
         model = estimate_threshold(left, right, scores, body, floor, float(threshold))
+    elif threshold_from_data:
+        model = ScoreModel(float(threshold), "fallback: LSH run (above the budget)", floor)
     else:
         model = ScoreModel(float(threshold), "fixed", floor)
     t_run = model.threshold
