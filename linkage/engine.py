@@ -196,7 +196,7 @@ def link(
         threshold: Dice threshold in (0, 1]: the schema's default. With
             ``threshold_from_data`` it is the fallback when the run's own scores do not
             give a sound estimate (see ``linkage.threshold``) and the estimate is kept
-            within ``[threshold - 0.10, threshold + 0.10]``.
+            within ``[threshold - 0.10, threshold]`` (it only ever lowers it).
         threshold_from_data: learn the threshold from this run's scores (default); only
             runs compared exhaustively learn it, LSH runs keep ``threshold``.
         blocking: ``"auto"`` (default: every pair when at most ``EXHAUSTIVE_BUDGET``

@@ -28,14 +28,14 @@ def _scores(rng, n_match, n_non, floor=0.7):
 def test_recovers_the_crossing_of_two_components() -> None:
     rng = np.random.default_rng(0)
     match, non, runner = _scores(rng, 3000, 3000)
-    model = fit_scores(np.concatenate([match, non]), runner, 0.7, 0.8)
+    model = fit_scores(np.concatenate([match, non]), runner, 0.7, 0.9)
     assert model.source == "em"
     grid = np.linspace(0.7, 1.0, 3001)
     u = (grid - 0.7) / 0.3
     dm = u**5 * 6  # Beta(6, 1)
     dn = u * (1 - u) ** 9 * 110  # Beta(2, 10)
     crossing = grid[np.flatnonzero(dm < dn)[-1] + 1]  # match more likely from here up
-    assert abs(model.threshold - max(crossing, 0.8 - BELOW)) < 0.03
+    assert abs(model.threshold - max(crossing, 0.9 - BELOW)) < 0.03
     post = model.posterior(np.array([0.65, 0.72, 0.99]))
     assert post[0] == 0.0 and post[1] < 0.5 < post[2]
 
@@ -45,6 +45,13 @@ def test_all_matches_take_the_lowest_allowed_threshold() -> None:
     match, _, runner = _scores(rng, 2000, 0)
     model = fit_scores(match, runner, 0.7, 0.8)
     assert model.source == "em" and model.threshold == pytest.approx(0.8 - BELOW)
+
+
+def test_an_estimate_above_the_default_is_capped() -> None:
+    rng = np.random.default_rng(0)
+    match, non, runner = _scores(rng, 3000, 3000)
+    model = fit_scores(np.concatenate([match, non]), runner, 0.7, 0.8)  # crossing ~0.835
+    assert model.threshold == 0.8 and model.source.startswith("capped")
 
 
 def test_too_few_pairs_fall_back() -> None:
