@@ -157,7 +157,7 @@ def fit_scores(scores: np.ndarray, runner_up: np.ndarray, floor: float, fallback
         prev = ll
     model = ScoreModel(fallback, "em", floor, pi, a0, b0, a, b, int(s.size))
     if pi >= ALL_MATCH:
-        return ScoreModel(round(lowest, 4), "em", floor, pi, a0, b0, a, b, int(s.size))
+        return ScoreModel(_up(lowest), "em", floor, pi, a0, b0, a, b, int(s.size))
     if pi < 0.01:
         return _fallback(model, f"fallback: match share {pi:.4f}")
     if a / (a + b) <= a0 / (a0 + b0):
@@ -173,7 +173,12 @@ def fit_scores(scores: np.ndarray, runner_up: np.ndarray, floor: float, fallback
     t = max(t, lowest)
     if t > min(fallback + ABOVE, 1.0):
         return _fallback(model, f"capped: estimate {t:.3f} above the default")
-    return ScoreModel(round(t, 4), "em", floor, pi, a0, b0, a, b, int(s.size))
+    return ScoreModel(_up(t), "em", floor, pi, a0, b0, a, b, int(s.size))
+
+
+def _up(t: float) -> float:
+    """``t`` rounded *up* to 4 decimals (never below the bound it was clipped to)."""
+    return math.ceil(t * 1e4 - 1e-9) / 1e4
 
 
 def _fallback(model: ScoreModel, reason: str) -> ScoreModel:
