@@ -64,13 +64,14 @@ def _find(parent, x):
 
 
 @numba.njit(cache=True)
-def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, margin):
-    """A candidate of ``x`` in ``y``'s body within ``margin`` that could also join, or -1."""
+def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, margin, t):
+    """A candidate of ``x`` in ``y``'s body within ``margin`` (and ``>= t``) that could
+    also join, or -1."""
     rx = _find(parent, x)
     ry = _find(parent, y)
     for p in range(adj_start[x], adj_start[x + 1]):
         sz = adj_score[p]
-        if sz < s - margin:
+        if sz < s - margin or sz < t:
             break
         z = adj_node[p]
         if z == y or body[z] != body[y]:
@@ -98,7 +99,7 @@ def _kept_apart(rx, ry, parent, cl_left, cl_right, has_cl):
 
 @numba.njit(cache=True)
 def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin,
-            ml_left, ml_right, cl_left, cl_right):  # fmt: skip
+            t, ml_left, ml_right, cl_left, cl_right):  # fmt: skip
     parent = np.arange(n)
     mask = np.empty(n, np.int64)
     for x in range(n):
@@ -128,6 +129,8 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
         x = left[e]
         y = right[e]
         s = scores[e]
+        if s < t:
+            break
         rx = _find(parent, x)
         ry = _find(parent, y)
         if rx == ry or (mask[rx] & mask[ry] & ~dedup_bits) != 0:
@@ -138,10 +141,10 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
             z = -1
             if (dedup_bits >> body[y]) & 1 == 0:
                 z = _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask,
-                           dedup_bits, margin)  # fmt: skip
+                           dedup_bits, margin, t)  # fmt: skip
             if z < 0 and (dedup_bits >> body[x]) & 1 == 0:
                 z = _rival(y, x, s, adj_start, adj_node, adj_score, body, parent, mask,
-                           dedup_bits, margin)  # fmt: skip
+                           dedup_bits, margin, t)  # fmt: skip
             if z >= 0:
                 flagged[x] = True
                 flagged[y] = True
@@ -179,6 +182,7 @@ def cluster(
     *,
     dedup: np.ndarray | None = None,
     review_margin: float = 0.0,
+    threshold: float = 0.0,
     must_link: tuple[np.ndarray, np.ndarray] | None = None,
     cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
     decided: np.ndarray | None = None,
@@ -192,6 +196,8 @@ def cluster(
         dedup: ``(n_bodies,)`` bool, True where a body's own records may share a group.
         review_margin: score margin under which two rival candidates make a pair
             ambiguous; 0 turns the check off.
+        threshold: pairs scoring below it are never merged (nor count as rivals); they
+            may be given to keep the neighbourhood of each record for review.
         must_link: ``(left, right)`` record indices known to be the same person: joined
             first, unless that would put two records of one body together or join a
             ``cannot_link`` pair (counted in ``conflicts``).
@@ -226,7 +232,7 @@ def cluster(
     roots, flagged, merges, ambiguous, conflicts = _greedy(
         n, left, right, scores, body, np.int64(dedup_bits), adj_start,
         np.ascontiguousarray(others[adj]), np.ascontiguousarray(both[adj]),
-        float(review_margin), ml_left, ml_right, cl_left, cl_right,
+        float(review_margin), float(threshold), ml_left, ml_right, cl_left, cl_right,
     )  # fmt: skip
     if decided is not None:
         decided = np.asarray(decided, bool)

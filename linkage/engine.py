@@ -3,11 +3,18 @@
 Stages (each in its own module, timed in ``LinkResult.stats``):
 
 1. ``packed`` — container rows to ``uint64`` words plus popcounts;
-2. candidates — ``blocking.lsh_candidates`` (default) or, with ``blocking="exhaustive"``,
-   ``similarity.dice_pairs`` on every pair of bodies; both give exact Dice scores for
-   every reported pair, ``>= threshold``;
-3. ``clustering.cluster`` — greedy, at most one record per body per group unless the
-   body asked for deduplication, ambiguous pairs flagged for review.
+2. candidates — with ``blocking="auto"`` (default) every pair is compared
+   (``similarity.dice_pairs`` on every pair of bodies) when that is affordable (at most
+   ``EXHAUSTIVE_BUDGET`` pairs: municipal size), else ``blocking.lsh_candidates``; both
+   give exact Dice scores for every reported pair, ``>= floor`` (``threshold - 0.10``
+   when the threshold is learned, else the threshold);
+3. ``threshold.estimate_threshold`` — the run's threshold from its own score
+   distribution (EM on a two-component mixture, no ground truth), the given threshold
+   as fallback; ``threshold_from_data=False`` keeps the given one;
+4. ``clustering.cluster`` — greedy over pairs ``>= threshold``, at most one record per
+   body per group unless the body asked for deduplication, near-ties not merged;
+5. ``review.review_groups`` — every group's risk of being wrong, the flagged groups
+   ranked.
 
 Tokens are assigned separately (``linkage.tokens`` / ``linkage.incremental``).
 """
@@ -25,10 +32,18 @@ from linkage.blocking import BlockingConfig, lsh_candidates
 from linkage.clustering import cluster
 from linkage.errors import LinkageError
 from linkage.packed import PackedClks, pack
+from linkage.review import review_groups
 from linkage.similarity import dice_pairs
+from linkage.threshold import BELOW, ScoreModel, estimate_threshold
 
 MAX_BODIES = 10
 DEFAULT_REVIEW_MARGIN = 0.03
+EXHAUSTIVE_BUDGET = 4e9
+TOP_K = 4
+"""Partners kept per record and body below the fallback threshold when it is learned."""
+TOP_K_CHUNK = 2048
+"""``blocking="auto"`` compares every pair up to this many (a few seconds per 10⁹ on two
+cores with the popcount bound); above it, LSH."""
 
 
 @dataclass(frozen=True)
@@ -39,28 +54,41 @@ class LinkResult:
         group_of: one int64 array per dataset, shape ``(n_d,)``: the group index of each
             record. Every record has a group; singletons get a group of their own.
         n_groups: number of groups; group indices run ``0 .. n_groups - 1``.
-        review: bool array of shape ``(n_groups,)``: True where the group was decided
-            between candidates within the review margin and a person should look at it.
+        review: bool array of shape ``(n_groups,)``: True where a person should look at
+            the group (its risk of being wrong reached ``review.FLAG_AT``, or it was
+            decided between candidates within the review margin).
+        review_risk: float64 ``(n_groups,)``: each group's risk of being wrong (0–1).
+        review_order: int64 indices of the flagged groups, most likely wrong first.
+        threshold: the Dice threshold this run used; ``threshold_source`` says whether
+            it was learned (``"em"``), given (``"fixed"``) or the fallback (and why).
         stats: counters for the run: ``candidate_pairs`` (pairs at or above the
-            threshold), ``comparisons`` (pairs whose bits were compared), ``merges``,
-            ``ambiguous_pairs``, ``review_groups``, ``constraint_conflicts``,
+            threshold), ``floor_pairs`` (pairs compared and kept at or above the floor),
+            ``comparisons`` (pairs whose bits were compared), ``merges``,
+            ``ambiguous_pairs``, ``review_groups``, ``constraint_conflicts``, ``threshold``, ``exhaustive``,
             ``skipped_buckets``, ``bands``, ``bits_per_band`` and ``seconds_pack``,
-            ``seconds_candidates``, ``seconds_cluster``, ``seconds_total``.
+            ``seconds_candidates``, ``seconds_threshold``, ``seconds_cluster``,
+            ``seconds_review``, ``seconds_total``.
     """
 
     group_of: list[np.ndarray]
     n_groups: int
     review: np.ndarray
     stats: dict[str, float] = field(default_factory=dict)
+    review_risk: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    review_order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    threshold: float = 0.0
+    threshold_source: str = "fixed"
 
 
-def _validate(datasets: Sequence[np.ndarray], threshold: float) -> int:
+def _validate(datasets: Sequence[np.ndarray], threshold: float, single_ok: bool) -> int:
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
         raise LinkageError(f"threshold must be a number, got {type(threshold).__name__}")
     if not 0 < threshold <= 1:
         raise LinkageError(f"threshold {threshold} is outside (0, 1]")
-    if len(datasets) < 2:
-        raise LinkageError("linkage needs at least two datasets (bodies)")
+    if len(datasets) < 2 and not (single_ok and len(datasets) == 1):
+        raise LinkageError(
+            "linkage needs at least two datasets (bodies), or one with deduplication"
+        )
     if len(datasets) > MAX_BODIES:
         raise LinkageError(f"at most {MAX_BODIES} datasets (bodies) can be linked at once")
     if any(not isinstance(d, np.ndarray) or d.ndim != 2 or d.dtype != np.uint8 for d in datasets):
@@ -79,41 +107,83 @@ def _validate(datasets: Sequence[np.ndarray], threshold: float) -> int:
     return width * 8
 
 
-def _blocking_config(blocking: str | BlockingConfig | None) -> BlockingConfig | None:
+def _blocking_config(blocking: str | BlockingConfig | None, all_pairs: int
+                     ) -> BlockingConfig | None:  # fmt: skip
     """``None`` for exhaustive comparison, else the LSH configuration."""
     if isinstance(blocking, BlockingConfig):
         return blocking
-    if blocking is None or blocking == "default":
+    if blocking is None or blocking == "auto":
+        return None if all_pairs <= EXHAUSTIVE_BUDGET else BlockingConfig()
+    if blocking in ("default", "lsh"):
         return BlockingConfig()
     if blocking == "exhaustive":
         return None
-    raise LinkageError(f"unknown blocking {blocking!r}: use 'default' or 'exhaustive'")
+    raise LinkageError(
+        f"unknown blocking {blocking!r}: use 'auto', 'lsh' ('default') or 'exhaustive'"
+    )
+
+
+def _top_k_pairs(
+    a: PackedClks, b: PackedClks, floor: float, k: int, workers: int | None,
+    chunk: int = TOP_K_CHUNK,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
+    """The ``k`` best partners in ``b`` (Dice ``>= floor``) of every row of ``a``, in row
+    chunks so that memory stays bounded by ``chunk`` rows' pairs."""
+    lefts, rights, scores = [], [], []
+    comparisons = 0
+    for start in range(0, len(a), chunk):
+        rows = np.arange(start, min(start + chunk, len(a)))
+        res = dice_pairs(a.take(rows), b, floor, k=k, workers=workers, sort=False)
+        lefts.append(res.left + start)
+        rights.append(res.right)
+        scores.append(res.scores)
+        comparisons += res.comparisons
+    return np.concatenate(lefts), np.concatenate(rights), np.concatenate(scores), comparisons
 
 
 def _exhaustive(
-    packed: list[PackedClks], offsets: np.ndarray, dedup: np.ndarray, threshold: float,
-    workers: int | None,
+    packed: list[PackedClks], offsets: np.ndarray, dedup: np.ndarray, floor: float,
+    workers: int | None, k: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
+    """Every pair of records compared. With ``k``, each record keeps its ``k`` best
+    partners per body (a pair stays when either side keeps it), else all pairs."""
     lefts, rights, scores = [], [], []
     comparisons = 0
     for a in range(len(packed)):
         for b in range(a, len(packed)):
             if a == b and not dedup[a]:
                 continue
-            res = dice_pairs(packed[a], None if a == b else packed[b], threshold,
-                             workers=workers, sort=False)  # fmt: skip
-            lefts.append(res.left + offsets[a])
-            rights.append(res.right + offsets[b])
-            scores.append(res.scores)
-            comparisons += res.comparisons
-    return np.concatenate(lefts), np.concatenate(rights), np.concatenate(scores), comparisons
+            if k is None:
+                res = dice_pairs(packed[a], None if a == b else packed[b], floor,
+                                 workers=workers, sort=False)  # fmt: skip
+                lefts.append(res.left + offsets[a])
+                rights.append(res.right + offsets[b])
+                scores.append(res.scores)
+                comparisons += res.comparisons
+                continue
+            sides = [(a, b)] if a == b else [(a, b), (b, a)]
+            for x, y in sides:
+                i, j, sc, c = _top_k_pairs(packed[x], packed[y], floor, k + (x == y), workers)
+                comparisons += c
+                keep = i != j if x == y else np.ones(i.size, bool)
+                gi, gj = i[keep] + offsets[x], j[keep] + offsets[y]
+                lefts.append(np.minimum(gi, gj))
+                rights.append(np.maximum(gi, gj))
+                scores.append(sc[keep])
+    left, right, score = np.concatenate(lefts), np.concatenate(rights), np.concatenate(scores)
+    if k is not None and left.size:
+        n = int(offsets[-1]) + len(packed[-1])
+        _, first = np.unique(left * n + right, return_index=True)
+        left, right, score = left[first], right[first], score[first]
+    return left, right, score, comparisons
 
 
 def link(
     datasets: Sequence[np.ndarray],
     *,
     threshold: float,
-    blocking: str | BlockingConfig | None = "default",
+    threshold_from_data: bool = True,
+    blocking: str | BlockingConfig | None = "auto",
     dedup: Sequence[bool] | None = None,
     review_margin: float = DEFAULT_REVIEW_MARGIN,
     workers: int | None = None,
@@ -124,10 +194,17 @@ def link(
     """Link CLKs across datasets, at most one record per dataset in a group.
 
     Args:
-        datasets: one ``(n_d, bit_length/8)`` uint8 array per body (2 to 10 bodies).
-        threshold: Dice threshold in (0, 1].
-        blocking: ``"default"`` (LSH on the encodings), ``"exhaustive"`` (every pair),
-            or a ``BlockingConfig``; ``None`` means the default.
+        datasets: one ``(n_d, bit_length/8)`` uint8 array per body (2 to 10 bodies; one
+            is enough when it asks for deduplication).
+        threshold: Dice threshold in (0, 1]: the schema's default. With
+            ``threshold_from_data`` it is the fallback when the run's own scores do not
+            give a sound estimate (see ``linkage.threshold``) and the estimate is kept
+            within ``[threshold - 0.10, threshold]`` (it only ever lowers it).
+        threshold_from_data: learn the threshold from this run's scores (default); only
+            runs compared exhaustively learn it, LSH runs keep ``threshold``.
+        blocking: ``"auto"`` (default: every pair when at most ``EXHAUSTIVE_BUDGET``
+            pairs, else LSH), ``"exhaustive"``, ``"lsh"`` (``"default"`` is an old name
+            for it) or a ``BlockingConfig``; ``None`` means ``"auto"``.
         dedup: per dataset, True lets that body's own records share a group
             (within-body deduplication); default all False.
         review_margin: two rival candidates scoring within this margin make a pair
@@ -137,18 +214,15 @@ def link(
             record indices (datasets concatenated in order); see ``clustering.cluster``.
 
     Raises:
-        LinkageError: on mismatched CLK lengths, empty datasets, fewer than two or more
-            than ten datasets, a threshold outside (0, 1] or other invalid arguments.
+        LinkageError: on mismatched CLK lengths, empty datasets, no dataset (or one
+            without deduplication), more than ten datasets, a threshold outside (0, 1]
+            or other invalid arguments.
     """
     t0 = time.perf_counter()
-    _validate(datasets, threshold)
-    config = _blocking_config(blocking)
-    if dedup is None:
-        dedup_arr = np.zeros(len(datasets), bool)
-    else:
-        if len(dedup) != len(datasets):
-            raise LinkageError(f"dedup has {len(dedup)} entries for {len(datasets)} datasets")
-        dedup_arr = np.asarray([bool(x) for x in dedup])
+    if dedup is not None and len(dedup) != len(datasets):
+        raise LinkageError(f"dedup has {len(dedup)} entries for {len(datasets)} datasets")
+    dedup_arr = np.asarray([bool(x) for x in (dedup or [False] * len(datasets))], bool)
+    _validate(datasets, threshold, single_ok=bool(dedup_arr.all()))
     if not 0 <= review_margin < 1:
         raise LinkageError(f"review_margin {review_margin} is outside [0, 1)")
     if workers is not None and workers < 1:
@@ -158,12 +232,21 @@ def link(
     sizes = np.array([len(p) for p in packed], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     body = np.repeat(np.arange(len(packed), dtype=np.int64), sizes)
+    all_pairs = sum(
+        int(sizes[a]) * int(sizes[b]) for a in range(len(sizes)) for b in range(a + 1, len(sizes))
+    ) + sum(int(s) * (int(s) - 1) // 2 for s, d in zip(sizes, dedup_arr, strict=True) if d)
+    config = _blocking_config(blocking, all_pairs)
+    # The estimate needs every record's best partners below the threshold; that is
+    # affordable with exhaustive top-k comparison. LSH runs (above the budget) keep the
+    # given threshold, so large runs cost what they did.
+    learn = threshold_from_data and config is None
+    floor = max(0.05, threshold - BELOW) if learn else float(threshold)
     t1 = time.perf_counter()
 
     stats: dict[str, float] = {}
     if config is None:
         left, right, scores, comparisons = _exhaustive(
-            packed, offsets, dedup_arr, threshold, workers
+            packed, offsets, dedup_arr, floor, workers, TOP_K if learn else None
         )
     else:
         allc = PackedClks(
@@ -171,7 +254,7 @@ def link(
             np.concatenate([p.popcounts for p in packed]),
             packed[0].bit_length,
         )
-        blocked = lsh_candidates(allc, body, dedup_arr, threshold, config, workers=workers)
+        blocked = lsh_candidates(allc, body, dedup_arr, floor, config, workers=workers)
         left, right, scores = blocked.left, blocked.right, blocked.scores
         comparisons = blocked.comparisons
         stats.update(
@@ -180,31 +263,54 @@ def link(
             bits_per_band=float(blocked.bits_per_band),
         )
     t2 = time.perf_counter()
+    if learn:
+        model = estimate_threshold(left, right, scores, body, floor, float(threshold))
+    elif threshold_from_data:
+        model = ScoreModel(float(threshold), "fallback: LSH run (above the budget)", floor)
+    else:
+        model = ScoreModel(float(threshold), "fixed", floor)
+    t_run = model.threshold
+    t3 = time.perf_counter()
 
     n = int(sizes.sum())
     grouped = cluster(
         n, left, right, scores, body, dedup=dedup_arr, review_margin=review_margin,
-        must_link=must_link, cannot_link=cannot_link, decided=decided,
+        threshold=t_run, must_link=must_link, cannot_link=cannot_link, decided=decided,
     )  # fmt: skip
-    t3 = time.perf_counter()
+    t4 = time.perf_counter()
+    rev = review_groups(grouped.group_of, grouped.n_groups, left, right, scores, body, model,
+                        grouped.review)  # fmt: skip
+    flagged, ranking = rev.flagged, rev.ranking
+    if decided is not None:
+        # A group whose records people have all reviewed is not put to them again.
+        open_groups = np.zeros(grouped.n_groups, bool)
+        open_groups[grouped.group_of[~np.asarray(decided, bool)]] = True
+        flagged = flagged & open_groups
+        ranking = ranking[flagged[ranking]]
+    t5 = time.perf_counter()
 
     group_of = [grouped.group_of[o : o + s].copy() for o, s in zip(offsets, sizes, strict=True)]
-    all_pairs = sum(
-        int(sizes[a]) * int(sizes[b]) for a in range(len(sizes)) for b in range(a + 1, len(sizes))
-    ) + sum(int(s) * (int(s) - 1) // 2 for s, d in zip(sizes, dedup_arr, strict=True) if d)
     stats.update(
-        candidate_pairs=float(left.size),
+        candidate_pairs=float(np.count_nonzero(scores >= t_run)),
+        floor_pairs=float(left.size),
         comparisons=float(comparisons),
         all_pairs=float(all_pairs),
+        exhaustive=float(config is None),
+        threshold=float(t_run),
+        threshold_learned=float(model.source == "em"),
         merges=float(grouped.merges),
         ambiguous_pairs=float(grouped.ambiguous),
-        review_groups=float(grouped.review.sum()),
+        review_groups=float(flagged.sum()),
         constraint_conflicts=float(grouped.conflicts),
         seconds_pack=t1 - t0,
         seconds_candidates=t2 - t1,
-        seconds_cluster=t3 - t2,
-        seconds_total=t3 - t0,
+        seconds_threshold=t3 - t2,
+        seconds_cluster=t4 - t3,
+        seconds_review=t5 - t4,
+        seconds_total=t5 - t0,
     )
     return LinkResult(
-        group_of=group_of, n_groups=grouped.n_groups, review=grouped.review, stats=stats
-    )
+        group_of=group_of, n_groups=grouped.n_groups, review=flagged, stats=stats,
+        review_risk=rev.risk, review_order=ranking, threshold=float(t_run),
+        threshold_source=model.source,
+    )  # fmt: skip

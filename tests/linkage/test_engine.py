@@ -87,3 +87,29 @@ def test_bad_input_raises_linkage_error(datasets, kwargs, message) -> None:
     kwargs = {"threshold": 0.8, **kwargs}
     with pytest.raises(LinkageError, match=message):
         link(datasets, **kwargs)
+
+
+def test_threshold_learned_or_kept(noisy) -> None:
+    arrays, ids = noisy(600, 3, seed=11, flip=0.05)
+    learned = link(arrays, threshold=0.8)
+    fixed = link(arrays, threshold=0.8, threshold_from_data=False)
+    assert fixed.threshold == 0.8 and fixed.threshold_source == "fixed"
+    assert 0.7 - 1e-9 <= learned.threshold <= 0.85 + 1e-9
+    assert learned.stats["threshold"] == learned.threshold
+    assert learned.stats["exhaustive"] == 1.0  # small: compared exhaustively
+    assert learned.review_risk.shape == (learned.n_groups,)
+    assert set(learned.review_order.tolist()) == set(np.flatnonzero(learned.review).tolist())
+    groups = _truth_groups(ids)
+    exact = sum(
+        len({int(learned.group_of[d][r]) for d, r in members}) == 1 for members in groups.values()
+    )
+    assert exact / len(groups) > 0.95
+
+
+def test_one_dataset_with_dedup_links_within_itself(noisy) -> None:
+    arrays, _ = noisy(200, 1, seed=12, flip=0.02, keep=1.0)
+    doubled = np.concatenate([arrays[0], arrays[0][:30]])
+    res = link([doubled], threshold=0.9, dedup=[True])
+    assert np.array_equal(res.group_of[0][:30], res.group_of[0][200:])
+    with pytest.raises(LinkageError, match="one with deduplication"):
+        link([doubled], threshold=0.9)

@@ -1,0 +1,150 @@
+"""Ranked review list: how likely each group is to be wrong, from the scores alone.
+
+Shapes: ``group_of`` ``(n,)`` int64; candidate pairs ``left``, ``right``, ``scores``
+``(m,)`` (every pair at or above the run's floor, merged or not); ``body`` ``(n,)``.
+
+A group is wrong when it mixes children or misses a record that sits in another group.
+Evidence, each turned into a probability with the run's fitted score model
+(``ScoreModel.posterior``, ``P(match | s)``):
+
+* **weak member** — a record whose best link inside its group is weak:
+  ``WEAK_WEIGHT * (1 - P(best in-group score))``;
+* **missed link** — a candidate pair between two groups that could have been merged
+  (no body in common) but was not (below the threshold, or refused as a near-tie):
+  ``P(s)``;
+* **contested slot** — a candidate pair ``x–y`` whose groups clash because ``y``'s group
+  already holds ``w`` from ``x``'s body (or ``x``'s group holds ``v`` from ``y``'s): a
+  swap is plausible only when ``s`` is close to *both* current links,
+  ``CONTESTED_WEIGHT * P(s) * exp(-max(s_wy - s, s_xv - s) / TIE_SCALE)`` — weighted
+  below ``FLAG_AT``: it orders the list but never flags a group on its own, because
+  siblings contest slots all the time and are rarely errors;
+* **loose group** — members with no candidate pair between them at all (joined only
+  through others): ``LOOSE_RISK``;
+* **missing body** — a group holding a record of body ``A`` but none of body ``B``, where
+  this run linked nearly every record of ``A`` to one of ``B`` (share ``rho_AB``): a
+  record of ``A`` left without ``B`` is then more likely a missed link than a child
+  ``B`` does not hold: ``clip((rho_AB - RHO_FROM) / (1 - RHO_FROM), 0, 1) * 0.9``. A
+  school record that did not join any resident-register record is the typical case.
+
+A group's risk is the largest of its evidence; groups are flagged when the risk reaches
+``FLAG_AT`` (or the clustering left a near-tie unmerged). The ranking orders the flagged
+list (most likely wrong first). The weights were set on the project's own generator
+(``synthetic``) and checked on the second one (``synthetic.kawase``), FEBRL4 and FEBRL3
+(``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from linkage.threshold import ScoreModel
+
+TIE_SCALE = 0.005
+CONTESTED_WEIGHT = 0.2
+WEAK_WEIGHT = 0.5
+LOOSE_RISK = 0.5
+FLAG_AT = 0.25
+MIN_EVIDENCE = 0.01
+RHO_FROM = 0.95
+
+
+@dataclass(frozen=True)
+class Review:
+    """Risk of each group and the ranked review list.
+
+    Attributes:
+        risk: ``(n_groups,)`` float64 in [0, 1], higher = more likely wrong.
+        flagged: ``(n_groups,)`` bool, ``risk >= FLAG_AT`` (or flagged by the clustering).
+        ranking: group indices of the flagged groups, most likely wrong first.
+        evidence: ``name -> (n_groups,)`` risk from each kind of evidence (``weak``,
+            ``loose``, ``missed``, ``contested``, ``missing_body``), so a reviewer sees
+            why a group is on the list.
+    """
+
+    risk: np.ndarray
+    flagged: np.ndarray
+    ranking: np.ndarray
+    evidence: dict[str, np.ndarray]
+
+
+def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: np.ndarray,
+                  scores: np.ndarray, body: np.ndarray, model: ScoreModel,
+                  ambiguous: np.ndarray | None = None, *,
+                  flag_at: float = FLAG_AT) -> Review:  # fmt: skip
+    """Score every group (see the module docstring)."""
+    n = group_of.size
+    risk = np.zeros(n_groups, np.float64)
+    gl, gr = group_of[left], group_of[right]
+    inside = gl == gr
+    post = model.posterior(scores)
+
+    # Weak member: 1 - P(best in-group score) of each record in a group of two or more.
+    best_in = np.zeros(n, np.float64)
+    il, ir, isc = left[inside], right[inside], scores[inside]
+    np.maximum.at(best_in, il, isc)
+    np.maximum.at(best_in, ir, isc)
+    size = np.bincount(group_of, minlength=n_groups)
+    multi = size[group_of] > 1
+    weak = np.where(multi, WEAK_WEIGHT * (1.0 - model.posterior(best_in)), 0.0)
+    evidence = {k: np.zeros(n_groups) for k in ("weak", "loose", "missed", "contested",
+                                                  "missing_body")}  # fmt: skip
+    np.maximum.at(evidence["weak"], group_of, weak)
+
+    # Loose group: fewer internal candidate pairs than member pairs (a chain).
+    internal = np.bincount(gl[inside], minlength=n_groups)
+    loose = internal < size * (size - 1) // 2
+    evidence["loose"][loose] = LOOSE_RISK
+
+    # Bodies present in each group, as bitmasks.
+    bmask = np.zeros(n_groups, np.int64)
+    np.bitwise_or.at(bmask, group_of, np.left_shift(np.int64(1), body.astype(np.int64)))
+
+    ext = np.flatnonzero(~inside & (post >= MIN_EVIDENCE))
+    if ext.size:
+        x, y, s, p = left[ext], right[ext], scores[ext], post[ext]
+        gx, gy = group_of[x], group_of[y]
+        clash = (bmask[gx] & bmask[gy]) != 0
+        ev = p.copy()
+        # Contested slot: compare with the score of the occupant's link.
+        slot: dict[tuple[int, int], int] = {}
+        for r in np.flatnonzero(multi):
+            slot[(int(group_of[r]), int(body[r]))] = int(r)
+        pair_score = {(int(a), int(b)): float(c) for a, b, c in zip(il, ir, isc, strict=True)}
+        for i in np.flatnonzero(clash):
+            xi, yi = int(x[i]), int(y[i])
+            gap = 0.0
+            for a, b in ((xi, yi), (yi, xi)):
+                w = slot.get((int(group_of[b]), int(body[a])))
+                if w is not None and w != a:
+                    sw = pair_score.get((min(w, b), max(w, b)), best_in[b])
+                    gap = max(gap, sw - float(s[i]))
+            ev[i] = CONTESTED_WEIGHT * p[i] * np.exp(-gap / TIE_SCALE)
+        for name, sel in (("missed", ~clash), ("contested", clash)):
+            np.maximum.at(evidence[name], gx[sel], ev[sel])
+            np.maximum.at(evidence[name], gy[sel], ev[sel])
+
+    # Missing body: records of A whose group lacks B, where A is nearly always with B.
+    n_bodies = int(body.max()) + 1 if n else 0
+    if n_bodies > 1:
+        has = ((bmask[group_of][:, None] >> np.arange(n_bodies)) & 1).astype(bool)  # (n, nb)
+        for a in range(n_bodies):
+            rows = body == a
+            if not rows.any():
+                continue
+            rho = has[rows].mean(axis=0)  # share of A's records grouped with each body
+            rho[a] = 0.0
+            ev_body = np.clip((rho - RHO_FROM) / (1.0 - RHO_FROM), 0.0, 1.0) * 0.9
+            missing = (~has[rows]) * ev_body[None, :]
+            np.maximum.at(evidence["missing_body"], group_of[rows], missing.max(axis=1))
+
+    for ev_k in evidence.values():
+        np.maximum(risk, ev_k, out=risk)
+    flagged = risk >= flag_at
+    if ambiguous is not None:
+        flagged |= ambiguous
+        risk = np.where(ambiguous, np.maximum(risk, flag_at), risk)
+    idx = np.flatnonzero(flagged)
+    ranking = idx[np.argsort(-risk[idx], kind="stable")]
+    return Review(risk, flagged, ranking, evidence)

@@ -1,0 +1,52 @@
+"""The ranked review list: evidence per group from the scores alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from linkage.review import FLAG_AT, review_groups
+from linkage.threshold import ScoreModel
+
+
+def _model(t: float = 0.8) -> ScoreModel:
+    return ScoreModel(t, "fixed", t - 0.1)
+
+
+def test_missed_link_and_missing_body_are_flagged_and_ranked_first() -> None:
+    # 40 children in bodies 0 and 1, all linked, except child 39 whose pair scored 0.79
+    # (just below 0.8): two singleton groups that should have been one.
+    n = 40
+    body = np.array([0] * n + [1] * n)
+    left = np.arange(n)
+    right = np.arange(n) + n
+    scores = np.full(n, 0.95)
+    scores[-1] = 0.79
+    group_of = np.concatenate([np.arange(n), np.arange(n)])
+    group_of[2 * n - 1] = n  # record 79 alone
+    rv = review_groups(group_of, n + 1, left, right, scores, body, _model())
+    assert rv.flagged[n - 1] and rv.flagged[n]
+    assert rv.flagged.sum() == 2
+    assert set(rv.ranking.tolist()) == {n - 1, n}
+    assert rv.evidence["missed"][n - 1] > FLAG_AT
+    assert rv.evidence["missing_body"][n] > FLAG_AT  # body 1 nearly always with body 0
+
+
+def test_contested_slot_alone_orders_but_does_not_flag() -> None:
+    # Twins: records 0, 1 (body 0) against 2, 3 (body 1); 0-2 and 1-3 linked, 0-3 close.
+    body = np.array([0, 0, 1, 1])
+    left = np.array([0, 1, 0])
+    right = np.array([2, 3, 3])
+    scores = np.array([0.90, 0.90, 0.899])
+    group_of = np.array([0, 1, 0, 1])
+    rv = review_groups(group_of, 2, left, right, scores, body, _model())
+    assert rv.evidence["contested"].max() > 0
+    assert not rv.flagged.any()
+    assert rv.risk.max() < FLAG_AT
+
+
+def test_ambiguous_groups_from_clustering_stay_flagged() -> None:
+    body = np.array([0, 1])
+    rv = review_groups(np.array([0, 1]), 2, np.zeros(0, np.int64), np.zeros(0, np.int64),
+                       np.zeros(0), body, _model(), np.array([True, False]))  # fmt: skip
+    assert rv.flagged.tolist() == [True, False]
+    assert rv.ranking.tolist() == [0]

@@ -1,0 +1,86 @@
+"""The learned threshold: EM on mutual-best scores, runner-ups as the strangers' shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkage.threshold import (
+    ABOVE,
+    BELOW,
+    estimate_threshold,
+    fit_scores,
+    mutual_best,
+    runner_ups,
+)
+
+
+def _scores(rng, n_match, n_non, floor=0.7):
+    span = 1 - floor
+    match = floor + span * rng.beta(6, 1, n_match)
+    non = floor + span * rng.beta(2, 10, n_non)
+    runner = floor + span * rng.beta(2, 10, 3 * n_non + 50)
+    return match, non, runner
+
+
+def test_recovers_the_crossing_of_two_components() -> None:
+    rng = np.random.default_rng(0)
+    match, non, runner = _scores(rng, 3000, 3000)
+    model = fit_scores(np.concatenate([match, non]), runner, 0.7, 0.9)
+    assert model.source == "em"
+    grid = np.linspace(0.7, 1.0, 3001)
+    u = (grid - 0.7) / 0.3
+    dm = u**5 * 6  # Beta(6, 1)
+    dn = u * (1 - u) ** 9 * 110  # Beta(2, 10)
+    crossing = grid[np.flatnonzero(dm < dn)[-1] + 1]  # match more likely from here up
+    assert abs(model.threshold - max(crossing, 0.9 - BELOW)) < 0.03
+    post = model.posterior(np.array([0.65, 0.72, 0.99]))
+    assert post[0] == 0.0 and post[1] < 0.5 < post[2]
+
+
+def test_all_matches_take_the_lowest_allowed_threshold() -> None:
+    rng = np.random.default_rng(1)
+    match, _, runner = _scores(rng, 2000, 0)
+    model = fit_scores(match, runner, 0.7, 0.8)
+    assert model.source == "em" and model.threshold == pytest.approx(0.8 - BELOW)
+
+
+def test_an_estimate_above_the_default_is_capped() -> None:
+    rng = np.random.default_rng(0)
+    match, non, runner = _scores(rng, 3000, 3000)
+    model = fit_scores(np.concatenate([match, non]), runner, 0.7, 0.8)  # crossing ~0.835
+    assert model.threshold == 0.8 and model.source.startswith("capped")
+
+
+def test_too_few_pairs_fall_back() -> None:
+    model = fit_scores(np.array([0.9, 0.95]), np.array([0.75] * 50), 0.7, 0.8)
+    assert model.threshold == 0.8 and model.source.startswith("fallback")
+    assert model.posterior(np.array([0.79]))[0] < 0.5 < model.posterior(np.array([0.81]))[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 3000), st.integers(0, 3000),
+       st.floats(0.6, 0.95))  # fmt: skip
+def test_threshold_stays_in_its_range_or_falls_back(seed, n_match, n_non, fallback) -> None:
+    rng = np.random.default_rng(seed)
+    floor = fallback - BELOW
+    match, non, runner = _scores(rng, n_match, n_non, floor)
+    model = fit_scores(np.concatenate([match, non]), runner, floor, fallback)
+    if model.source == "em":
+        assert fallback - BELOW - 1e-9 <= model.threshold <= fallback + ABOVE + 1e-9
+    else:
+        assert model.threshold == fallback
+
+
+def test_mutual_best_and_runner_ups() -> None:
+    # body 0: records 0, 1; body 1: records 2, 3.
+    body = np.array([0, 0, 1, 1])
+    left = np.array([0, 0, 1, 1])
+    right = np.array([2, 3, 2, 3])
+    scores = np.array([0.95, 0.80, 0.85, 0.90])
+    assert mutual_best(left, right, scores, body).tolist() == [True, False, False, True]
+    assert sorted(runner_ups(left, right, scores, body).tolist()) == [0.8, 0.8, 0.85, 0.85]
+    model = estimate_threshold(left, right, scores, body, 0.7, 0.8)
+    assert model.threshold == 0.8  # too few pairs: the fallback
