@@ -64,7 +64,8 @@ class LinkResult:
         stats: counters for the run: ``candidate_pairs`` (pairs at or above the
             threshold), ``floor_pairs`` (pairs compared and kept at or above the floor),
             ``comparisons`` (pairs whose bits were compared), ``merges``,
-            ``ambiguous_pairs``, ``review_groups``, ``constraint_conflicts``, ``threshold``, ``exhaustive``,
+            ``ambiguous_pairs``, ``review_groups``, ``constraint_conflicts``,
+            ``threshold``, ``exhaustive``,
             ``skipped_buckets``, ``bands``, ``bits_per_band`` and ``seconds_pack``,
             ``seconds_candidates``, ``seconds_threshold``, ``seconds_cluster``,
             ``seconds_review``, ``seconds_total``.
