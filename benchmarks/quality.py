@@ -211,6 +211,10 @@ def _febrl_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [[r[f] or "" for f in baselines.FEBRL_FIELDS] for r in rows]
 
 
+#: ``--threshold-from-data``: learn each run's threshold (off, like the engine's default).
+THRESHOLD_FROM_DATA = False
+
+
 def kakehashi_run(ds: Dataset, secret: bytes) -> tuple[dict[RecordKey, Hashable], set, dict]:
     """Encode with the default schema (FEBRL: benchmark schema) and link with defaults."""
     from linkage.engine import link
@@ -238,7 +242,8 @@ def kakehashi_run(ds: Dataset, secret: bytes) -> tuple[dict[RecordKey, Hashable]
             ids.append([ds.records[b][int(i)]["record_id"] for i in enc.index])
     t1 = time.perf_counter()
     dedup = [True] * len(clks) if ds.dedup else None
-    result = link(clks, threshold=schema.default_threshold, dedup=dedup)
+    result = link(clks, threshold=schema.default_threshold, dedup=dedup,
+                  threshold_from_data=THRESHOLD_FROM_DATA)  # fmt: skip
     t2 = time.perf_counter()
     pred: dict[RecordKey, Hashable] = {}
     for b, rids, groups in zip(bodies, ids, result.group_of, strict=True):
@@ -478,7 +483,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--completeness", action="store_true",
                    help="also measure blocking pair completeness (first secret)")  # fmt: skip
+    p.add_argument("--threshold-from-data", action="store_true",
+                   help="learn each run's threshold from its scores (engine option)")  # fmt: skip
     args = p.parse_args(argv)
+    global THRESHOLD_FROM_DATA
+    THRESHOLD_FROM_DATA = args.threshold_from_data
     methods = [m for m in args.methods.split(",") if m]
     keys = secrets(args.secrets)
     results = []
