@@ -32,7 +32,11 @@ def test_graph_attack_and_duplicates(schema_name: str) -> None:
         assert graph["reidentified"] > 0.3 and graph["precision"] > 0.8
         assert dup["a_in_b"] > 0.2  # the same child's CLK, byte for byte, in both bodies
     else:
-        assert graph["reidentified"] < 0.05
+        # The default's random bit flips draw fresh OS entropy (never seeded), so this
+        # varies run to run: 3–6 % at 400 children with ~10 % precision (chance matches
+        # of a small roster; 0.10 % at 5,000 children in docs/privacy.md). The bound
+        # keeps a wide margin to that spread and to v1's > 30 % at > 80 % precision.
+        assert graph["reidentified"] < 0.12 and graph["precision"] < 0.3
         assert dup["a_in_b"] == 0.0
 
 
