@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from synthetic import files
 from synthetic.bodies import BODIES, BodySpec, render_record
 from synthetic.errors import ERROR_LEVELS, ErrorRates
 from synthetic.population import LifeEventRates, Person, build_population
@@ -143,25 +144,11 @@ class Municipality:
 
     def write_exports(self, folder: Path) -> dict[str, Path]:
         """Write one CSV per body into ``folder``; returns body key -> path."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for key, export in self.bodies.items():
-            path = folder / export.spec.filename
-            path.write_bytes(export.to_bytes())
-            paths[key] = path
-        return paths
+        return files.write_exports(self.bodies, folder)
 
     def write_truth(self, path: Path) -> Path:
         """Write the truth as CSV ``body,record_id,person_id`` (UTF-8)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(("body", "record_id", "person_id"))
-            for (body, rid), pid in self.truth.items():
-                writer.writerow((body, rid, pid))
-        return path
+        return files.write_truth(self.truth, path)
 
     def write_planted(self, path: Path) -> Path:
         """Write the planted children as CSV ``person_id,rule,reason,bodies`` (UTF-8)."""

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.core.config import Settings
 from server.core.problems import Problem
 from server.core.security import hash_credential
-from server.db.models import Credential, Project
+from server.db.models import Credential, Project, Run
 
 AUDIT_SCOPE_KEY = "kakehashi.audit"
 
@@ -178,3 +178,16 @@ Member = Annotated[Principal, Depends(require_roles("coordinator", "body"))]
 CoordinatorOrOperator = Annotated[Principal, Depends(require_roles("coordinator", "operator"))]
 AnyParty = Annotated[Principal, Depends(require_roles("operator", "coordinator", "body"))]
 Recovery = Annotated[Principal, Depends(require_roles("recovery"))]
+
+
+def latest_done_run(session: Session, pid: str) -> Run:
+    """The project's newest finished run (the one every result is served from); 404 if none."""
+    run = session.execute(
+        select(Run)
+        .where(Run.project_id == pid, Run.status == "done")
+        .order_by(Run.finished_at.desc())
+        .limit(1)
+    ).scalar()
+    if run is None:
+        raise Problem(404, "No results", "no run of this project has finished yet", "no-results")
+    return run

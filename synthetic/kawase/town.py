@@ -37,6 +37,7 @@ from pathlib import Path
 
 import yaml
 
+from synthetic import files
 from synthetic.kawase import tables
 from synthetic.kawase.typos import date_typo, kanji_typo, keyed_typo
 
@@ -519,24 +520,12 @@ class KawaseTown:
         return [(a, b) for ids in by.values() for i, a in enumerate(ids) for b in ids[i + 1 :]]
 
     def write_exports(self, folder: Path) -> dict[str, Path]:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for key, export in self.bodies.items():
-            path = folder / export.spec.filename
-            path.write_bytes(export.to_bytes())
-            paths[key] = path
-        return paths
+        """Write one CSV per body into ``folder``; returns body key -> path."""
+        return files.write_exports(self.bodies, folder)
 
     def write_truth(self, path: Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(("body", "record_id", "person_id"))
-            for (body, rid), pid in self.truth.items():
-                writer.writerow((body, rid, pid))
-        return path
+        """Write the truth as CSV ``body,record_id,person_id`` (UTF-8)."""
+        return files.write_truth(self.truth, path)
 
 
 def generate(n_children: int = 2000, *, seed: int = 0, error_level: str = "normal") -> KawaseTown:

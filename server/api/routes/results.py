@@ -27,6 +27,7 @@ from server.api.deps import (
     FactoryDep,
     Principal,
     SessionDep,
+    latest_done_run,
     project_for,
 )
 from server.core import audit
@@ -36,18 +37,6 @@ from server.db.models import LinkEvent, Run, TokenRow, Upload
 
 router = APIRouter(prefix=API_PREFIX, tags=["results"])
 _PAGE = 20_000
-
-
-def _latest_run(session: Session, pid: str) -> Run:
-    run = session.execute(
-        select(Run)
-        .where(Run.project_id == pid, Run.status == "done")
-        .order_by(Run.finished_at.desc())
-        .limit(1)
-    ).scalar()
-    if run is None:
-        raise Problem(404, "No results", "no run of this project has finished yet", "no-results")
-    return run
 
 
 def _run_for_download(
@@ -61,7 +50,7 @@ def _run_for_download(
     """The latest finished run's id and freshness headers, with the download written to the
     audit log first."""
     project_for(session, principal, pid)
-    run = _latest_run(session, pid)
+    run = latest_done_run(session, pid)
     rid, headers = run.id, freshness_headers(session, run)
     session.close()  # release the database before writing the audit entry
     audit.append_now(
@@ -222,7 +211,7 @@ def review_tokens(pid: str, principal: Coordinator, session: SessionDep) -> dict
     groups involved. No scores are returned, only the tokens and how many records each has.
     """
     project_for(session, principal, pid)
-    run = _latest_run(session, pid)
+    run = latest_done_run(session, pid)
     rows = session.execute(
         select(TokenRow.token, func.count())
         .where(TokenRow.run_id == run.id, TokenRow.review.is_(True))

@@ -16,8 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import select
 
 from server.api import API_PREFIX
-from server.api.deps import Coordinator, SessionDep, project_for
-from server.api.routes.results import _latest_run
+from server.api.deps import Coordinator, SessionDep, latest_done_run, project_for
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
@@ -75,7 +74,7 @@ def record_outcome(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
         )
         raise Problem(422, "Invalid request", where, "invalid-request") from None
-    run = _latest_run(session, pid)
+    run = latest_done_run(session, pid)
     tokens = list(dict.fromkeys(payload.tokens))
     rows = session.execute(
         select(TokenRow.token, TokenRow.body, TokenRow.ref)

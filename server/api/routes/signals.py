@@ -49,6 +49,7 @@ from server.api.deps import (
     SessionDep,
     SettingsDep,
     audit_note,
+    latest_done_run,
     project_for,
 )
 from server.core import audit
@@ -57,7 +58,6 @@ from server.core.security import new_id
 from server.db.models import (
     CoordinatorKey,
     Project,
-    Run,
     SignalCatalogue,
     SignalRow,
     SignalUpload,
@@ -724,14 +724,7 @@ def signal_rows(
     ``stale`` lists uploads no longer served (old key or changed catalogue).
     """
     project_for(session, principal, pid)
-    run = session.execute(
-        select(Run)
-        .where(Run.project_id == pid, Run.status == "done")
-        .order_by(Run.finished_at.desc())
-        .limit(1)
-    ).scalar()
-    if run is None:
-        raise Problem(404, "No results", "no run of this project has finished yet", "no-results")
+    run = latest_done_run(session, pid)
     catalogues = _catalogues(session, pid)
     since = _encodings_since(session, pid)
     if not catalogues:
