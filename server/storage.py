@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,24 +309,43 @@ def read_snapshot(uploads_dir: Path, rid: str) -> list[dict] | None:
     return list(json.loads(path.read_text())["uploads"])
 
 
+#: A snapshot folder whose run is not (yet) visible is left this long: the run that made it
+#: may still be inside its uncommitted transaction (``start_run``); after a crash it is an
+#: orphan and goes at the next collection past this age.
+ORPHAN_GRACE_SECONDS = 3600.0
+
+
 def collect_snapshots(session: Session, uploads_dir: Path) -> int:
-    """Remove the snapshot folders of runs that are no longer queued or running."""
+    """Remove the snapshot folders of runs that have finished (done, failed, cancelled).
+
+    A folder with no visible run is removed only once it is older than
+    ``ORPHAN_GRACE_SECONDS``: ``start_run`` links the files before its transaction
+    commits, so a run that is being queued right now is not visible yet.
+    """
     root = uploads_dir / SNAPSHOTS
     if not root.exists():
         return 0
     folders = [p for p in root.iterdir() if p.is_dir()]
     if not folders:
         return 0
-    active = set(
+    status = dict(
         session.execute(
-            select(Run.id).where(
-                Run.id.in_([p.name for p in folders]), Run.status.in_(("queued", "running"))
-            )
-        ).scalars()
+            select(Run.id, Run.status).where(Run.id.in_([p.name for p in folders]))
+        ).all()
     )
+    now = time.time()
     removed = 0
     for folder in folders:
-        if folder.name not in active:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
+        state = status.get(folder.name)
+        if state in ("queued", "running"):
+            continue
+        if state is None:
+            try:
+                age = now - folder.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age < ORPHAN_GRACE_SECONDS:
+                continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed += 1
     return removed

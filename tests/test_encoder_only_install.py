@@ -115,7 +115,9 @@ def test_encoder_only_environment_runs_the_department_commands(tmp_path: Path) -
     assert status["results_help"] == 0
     assert status["upload"] == 2  # the server is unreachable: one clear line, no traceback
     assert status["serve"] == 2 and status["audit"] == 2
-    assert "kakehashi 0.1.0 (schema children-v1 " in done.stdout
+    from linkage.schema import default_schema
+
+    assert f"kakehashi 0.1.0 (schema {default_schema().name} " in done.stdout
     assert "`kakehashi serve` needs the 'server' extra" in done.stderr
     assert "Traceback" not in done.stderr
     assert (work / "export.kkh").exists()

@@ -120,13 +120,18 @@ def test_container_header_carries_nothing_but_the_schema_and_length(tmp_path) ->
 
     schema = default_schema()
     clks = ClkHasher(schema, SECRET).hash_rows(ROWS)
-    enc = Encodings(new_refs(len(clks)), clks, schema.bit_length, schema.schema_id)
+    fingerprint = "7F3A-91C2-0B5D-E844"  # the secret's fingerprint: one value per project
+    enc = Encodings(new_refs(len(clks)), clks, schema.bit_length, schema.schema_id, fingerprint)
     path = tmp_path / "x.kkh"
     write_encodings(path, enc)
     data = path.read_bytes()
     (hlen,) = struct.unpack("<I", data[len(MAGIC) : len(MAGIC) + 4])
     header = json.loads(data[len(MAGIC) + 4 : len(MAGIC) + 4 + hlen])
-    assert set(header) == {"format", "version", "schema_id", "bit_length", "ref_bytes"}
+    assert set(header) == {
+        "format", "version", "schema_id", "bit_length", "ref_bytes", "secret_fingerprint"
+    }  # fmt: skip
     record_bytes = 16 + schema.bit_length // 8
     assert len(data) == len(MAGIC) + 4 + hlen + len(clks) * record_bytes + 32
-    assert set(json.loads(to_json_bytes(enc))) == {"clks", "refs", "schema_id", "bit_length"}
+    assert set(json.loads(to_json_bytes(enc))) == {
+        "clks", "refs", "schema_id", "bit_length", "secret_fingerprint"
+    }  # fmt: skip

@@ -88,6 +88,24 @@ def test_snapshot_of_a_cancelled_queued_run_is_collected(make_live) -> None:
     assert not (live.settings.uploads_dir / "runs" / rid).exists()
 
 
+def test_snapshot_of_a_run_not_yet_committed_is_kept(make_live) -> None:
+    """start_run links its files before its transaction commits; collection must not
+    remove that folder (the race made POST /runs fail with FileNotFoundError)."""
+    from server.storage import ORPHAN_GRACE_SECONDS
+
+    live = make_live(run_worker=False)
+    pending = live.settings.uploads_dir / "runs" / ("f" * 32)  # no such run is visible
+    pending.mkdir(parents=True)
+    (pending / "a.rec").write_bytes(b"")
+    worker = Worker(_app_state(live).sessionmaker, live.settings)
+    worker.collect_snapshots()
+    assert pending.exists()
+    old = time.time() - ORPHAN_GRACE_SECONDS - 1  # an orphan left by a crash
+    os.utime(pending, (old, old))
+    worker.collect_snapshots()
+    assert not pending.exists()
+
+
 # -- item 15: replace with a file uploaded before ------------------------------------------
 def test_replace_with_an_earlier_file_replaces(live: LiveServer) -> None:
     project = live.new_project()
