@@ -212,13 +212,16 @@ def test_cli_run_that_loses_the_server_prints_the_run_id(make_live, tmp_path: Pa
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    with _app_state(live).sessionmaker() as session:
-        for _ in range(600):  # wait until the CLI has queued its run
+    # Wait until the CLI has queued its run. A fresh session per look, closed before the
+    # sleep: on SQLite every transaction of the app's engine takes the write lock (BEGIN
+    # IMMEDIATE), and holding it while sleeping starved the CLI's POST /runs.
+    rid = None
+    for _ in range(600):
+        with _app_state(live).sessionmaker() as session:
             rid = session.execute(select(Run.id).where(Run.project_id == pid)).scalar()
-            if rid is not None:
-                break
-            time.sleep(0.1)
-            session.rollback()
+        if rid is not None:
+            break
+        time.sleep(0.1)
     assert rid is not None
     live.stop()
     stdout, stderr = proc.communicate(timeout=120)
