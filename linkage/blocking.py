@@ -239,6 +239,50 @@ def lsh_candidates(
         workers: threads (bands are split between them).
     """
     config = config or BlockingConfig()
+    plan = plan_bands(clks, threshold, config)
+    n_workers = workers or max(1, len(os.sched_getaffinity(0)))
+    chunks = [np.arange(w, plan.bands, n_workers, dtype=np.int64) for w in range(n_workers)]
+    chunks = [c for c in chunks if c.size]
+
+    def run(band_ids: np.ndarray):
+        return run_bands(clks, body, dedup, plan, band_ids)
+
+    if len(chunks) == 1:
+        results = [run(chunks[0])]
+    else:
+        with ThreadPoolExecutor(len(chunks)) as pool:
+            results = list(pool.map(run, chunks))
+    return merge_bands(plan, results)
+
+
+@dataclass(frozen=True)
+class BandPlan:
+    """Everything the bands of one LSH run share, fixed before any band runs.
+
+    Attributes:
+        bits: ``(bands, bits_per_band)`` int64 sampled bit positions.
+        masks: ``(bands, n_words)`` uint64 masks of those bits.
+        table_bits: log2 of the bucket hash table size.
+        threshold: Dice threshold in (0, 1]; max_bucket: see ``BlockingConfig``.
+    """
+
+    bits: np.ndarray
+    masks: np.ndarray
+    table_bits: int
+    threshold: float
+    max_bucket: int
+
+    @property
+    def bands(self) -> int:
+        return int(self.bits.shape[0])
+
+    @property
+    def bits_per_band(self) -> int:
+        return int(self.bits.shape[1])
+
+
+def plan_bands(clks: PackedClks, threshold: float, config: BlockingConfig) -> BandPlan:
+    """Choose and sample the bands for ``clks`` (all bodies together); see the module."""
     if config.max_bucket < 2:
         raise LinkageError("max_bucket must be at least 2")
     r, bands = choose_parameters(clks, threshold, config)
@@ -249,27 +293,32 @@ def lsh_candidates(
     bits = _sample_bits(clks, r, bands, config.seed)
     masks = _band_masks(bits, clks.n_words)
     table_bits = int(min(r, max(4, math.ceil(math.log2(max(len(clks), 2))) + 1)))
-    n_workers = workers or max(1, len(os.sched_getaffinity(0)))
-    chunks = [np.arange(w, bands, n_workers, dtype=np.int64) for w in range(n_workers)]
-    chunks = [c for c in chunks if c.size]
-    args = (
-        clks.words, clks.popcounts, body.astype(np.int64), dedup.astype(np.bool_), bits, masks,
+    return BandPlan(bits, masks, table_bits, float(threshold), int(config.max_bucket))
+
+
+def run_bands(clks: PackedClks, body: np.ndarray, dedup: np.ndarray, plan: BandPlan,
+              band_ids: np.ndarray) -> tuple:  # fmt: skip
+    """Bucket and compare the bands ``band_ids`` (``(k,)`` int64) of ``plan``, one thread.
+
+    Returns ``(left, right, scores, comparisons, skipped)``; a pair is reported only by
+    the first band its bits agree in, so the bands can be split among threads or
+    machines and the parts concatenated (``merge_bands``).
+    """
+    return _run_bands(
+        clks.words, clks.popcounts, body.astype(np.int64), dedup.astype(np.bool_),
+        plan.bits, plan.masks, np.asarray(band_ids, np.int64), plan.threshold,
+        plan.max_bucket, plan.table_bits,
     )  # fmt: skip
 
-    def run(band_ids: np.ndarray):
-        return _run_bands(*args, band_ids, float(threshold), int(config.max_bucket), table_bits)
 
-    if len(chunks) == 1:
-        results = [run(chunks[0])]
-    else:
-        with ThreadPoolExecutor(len(chunks)) as pool:
-            results = list(pool.map(run, chunks))
+def merge_bands(plan: BandPlan, results: list[tuple]) -> BlockedPairs:
+    """The candidate pairs of a run from the ``run_bands`` results of all its bands."""
     return BlockedPairs(
         left=np.concatenate([x[0] for x in results]),
         right=np.concatenate([x[1] for x in results]),
         scores=np.concatenate([x[2] for x in results]),
         comparisons=int(sum(x[3] for x in results)),
         skipped_buckets=int(sum(x[4] for x in results)),
-        bits_per_band=r,
-        bands=bands,
+        bits_per_band=plan.bits_per_band,
+        bands=plan.bands,
     )

@@ -28,6 +28,7 @@ import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -82,6 +83,26 @@ class LinkResult:
     review_order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     threshold: float = 0.0
     threshold_source: str = "fixed"
+
+
+class CandidateStage(Protocol):
+    """A replacement for stage 2 (e.g. ``linkage.distributed.ClusterCandidates``).
+
+    Called with the packed datasets, the ``(n_bodies,)`` dedup flags, the Dice floor,
+    the blocking (``None`` = every pair) and ``k`` (per-record top-k when the threshold is
+    learned, else ``None``). Must return exactly the pairs the in-process stage finds:
+    ``(left, right, scores, comparisons, stats)`` with global indices, ``left < right``
+    (``left``-major order when ``k`` is given), and extra counters for ``LinkResult.stats``.
+    """
+
+    def __call__(
+        self,
+        packed: list[PackedClks],
+        dedup: np.ndarray,
+        floor: float,
+        config: BlockingConfig | None,
+        k: int | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, float]]: ...  # fmt: skip
 
 
 def _validate(datasets: Sequence[np.ndarray], threshold: float, single_ok: bool) -> int:
@@ -194,6 +215,7 @@ def link(
     must_link: tuple[np.ndarray, np.ndarray] | None = None,
     cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
     decided: np.ndarray | None = None,
+    candidates: CandidateStage | None = None,
 ) -> LinkResult:
     """Link CLKs across datasets, at most one record per dataset in a group.
 
@@ -217,6 +239,8 @@ def link(
         workers: threads for comparison (default: the CPUs this process may use).
         must_link, cannot_link, decided: known answers from people's review, in global
             record indices (datasets concatenated in order); see ``clustering.cluster``.
+        candidates: run stage 2 elsewhere (e.g. on a Dask cluster, see
+            ``linkage.distributed``); default in this process. Everything else is the same.
 
     Raises:
         LinkageError: on mismatched CLK lengths, empty datasets, no dataset (or one
@@ -249,7 +273,12 @@ def link(
     t1 = time.perf_counter()
 
     stats: dict[str, float] = {}
-    if config is None:
+    if candidates is not None:
+        left, right, scores, comparisons, extra = candidates(
+            packed, dedup_arr, floor, config, TOP_K if learn else None
+        )
+        stats.update(extra)
+    elif config is None:
         left, right, scores, comparisons = _exhaustive(
             packed, offsets, dedup_arr, floor, workers, TOP_K if learn else None
         )

@@ -1,0 +1,93 @@
+"""Stage 2 on a Dask cluster gives the in-process result (groups, review flags, risks).
+
+One ``LocalCluster`` of two process workers (one thread each) serves the whole module:
+starting one costs seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import distributed
+import numpy as np
+import pytest
+
+from linkage.blocking import BlockingConfig
+from linkage.distributed import ClusterCandidates
+from linkage.engine import LinkResult, link
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        worker_dashboard_address=None,
+    )  # fmt: skip
+    with cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def bodies(realistic_clks) -> list[np.ndarray]:
+    """Three bodies of ~80 % of 500 synthetic children (one typo in a third of them);
+    body 0 holds some children twice (for deduplication)."""
+    arrays = realistic_clks(500, 3, seed=5)
+    rng = np.random.default_rng(5)
+    again = arrays[0][rng.choice(len(arrays[0]), 40, replace=False)]
+    arrays[0] = np.concatenate([arrays[0], again])
+    return arrays
+
+
+def _same(a: LinkResult, b: LinkResult) -> None:
+    assert a.n_groups == b.n_groups
+    for x, y in zip(a.group_of, b.group_of, strict=True):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a.review, b.review)
+    np.testing.assert_array_equal(a.review_risk, b.review_risk)
+    np.testing.assert_array_equal(a.review_order, b.review_order)
+    assert a.threshold == b.threshold and a.threshold_source == b.threshold_source
+    for key in ("candidate_pairs", "floor_pairs", "merges", "ambiguous_pairs", "review_groups",
+                "constraint_conflicts", "exhaustive"):  # fmt: skip
+        assert a.stats[key] == b.stats[key], key
+
+
+def _constraints(n: int, seed: int) -> dict[str, object]:
+    rng = np.random.default_rng(seed)
+    ml = rng.choice(n, (2, 15), replace=False)
+    cl = rng.choice(n, (2, 15), replace=False)
+    return {"must_link": (ml[0], ml[1]), "cannot_link": (cl[0], cl[1])}
+
+
+@pytest.mark.parametrize(
+    ("blocking", "dedup", "learn", "known"),
+    [
+        ("exhaustive", [True, False, True], False, True),
+        ("exhaustive", [True, False, False], True, True),
+        (BlockingConfig(bands=12, bits_per_band=10), [True, False, False], False, True),
+        (BlockingConfig(), [False, False, False], False, False),
+    ],
+    ids=["exhaustive-dedup-known", "learned-threshold", "lsh-dedup-known", "lsh"],
+)
+def test_cluster_result_is_the_in_process_result(client, bodies, blocking, dedup, learn,
+                                                 known) -> None:  # fmt: skip
+    n = sum(len(b) for b in bodies)
+    kwargs = dict(threshold=0.85, blocking=blocking, dedup=dedup, threshold_from_data=learn,
+                  **(_constraints(n, 1) if known else {}))  # fmt: skip
+    local = link(bodies, **kwargs)
+    stage = ClusterCandidates(client)
+    remote = link(bodies, candidates=stage, **kwargs)
+    _same(local, remote)
+    assert stage.threads == 2 and stage.tasks > 1  # the work really was split
+    assert remote.stats["dask_tasks"] == stage.tasks
+    assert local.stats["merges"] > 0 and local.stats["review_groups"] > 0
+    if not isinstance(blocking, str):
+        assert remote.stats["comparisons"] == local.stats["comparisons"]
+        assert remote.stats["bands"] == local.stats["bands"]
+
+
+def test_one_body_deduplicated_on_the_cluster(client, bodies) -> None:
+    local = link([bodies[0]], threshold=0.85, dedup=[True], blocking="exhaustive")
+    remote = link([bodies[0]], threshold=0.85, dedup=[True], blocking="exhaustive",
+                  candidates=ClusterCandidates(client, tasks_per_thread=8))  # fmt: skip
+    _same(local, remote)
+    assert local.stats["merges"] >= 30  # the children entered twice found each other
