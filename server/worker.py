@@ -272,10 +272,10 @@ class Worker:
             )
         self._progress(rid, 0.2)
         # Imported here: the engine pulls in numba, which would slow every server start.
-        from linkage.engine import link
         from linkage.incremental import update_tokens
         from linkage.outcomes import ReviewOutcome as Answer
         from linkage.outcomes import constraints
+        from server.scaleout import linker  # linkage.engine.link, or on a Dask cluster
 
         owners = [(name, ref) for name, rs in zip(names, refs, strict=True) for ref in rs]
         # What people found in earlier reviews: known links kept together, known
@@ -288,7 +288,7 @@ class Worker:
             {key: i for i, key in enumerate(owners)},
             len(owners),
         )
-        result = link(
+        result = linker(self.settings)(
             datasets,
             threshold=threshold,
             dedup=[n in dedup for n in names],

@@ -99,6 +99,18 @@ class Settings(BaseSettings):
         description="Append the JSON log lines to this file (created with mode 0600) instead "
         "of stderr.",
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler address (e.g. tcp://10.0.0.5:8786): when set, each run's "
+        "candidate generation and scoring run as tasks on that cluster's workers "
+        "(server/scaleout.py); unset: everything runs in this process.",
+    )
+    dask_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a run waits to reach the Dask scheduler and for a worker to "
+        "be connected before it fails.",
+    )
 
     @property
     def resolved_database_url(self) -> str:
