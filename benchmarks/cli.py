@@ -90,6 +90,25 @@ def privacy(
     _run("benchmarks.privacy.run", argv + (["--configs"] if configs else []))
 
 
+def dask_scaling(
+    n: Annotated[int, typer.Option(help="Base records; 5 bodies hold 80 % each.")] = 6_000,
+    rounds: Annotated[int, typer.Option(help="Rounds per case (medians).")] = 3,
+    workers: Annotated[str, typer.Option(help="Dask worker counts, comma-separated.")] = "1,2,4",
+    blocking: Annotated[str, typer.Option(help="exhaustive and/or lsh, comma-separated.")] = (
+        "exhaustive,lsh"
+    ),
+    out: OutOpt = None,
+) -> None:
+    """Dask scale-out: 1, 2, 4 process workers as ratios to the in-process engine, and the
+    per-core rates docs/capacity.md sizes with."""
+    folder = _folder(out)
+    _run(
+        "benchmarks.dask_scaling",
+        ["--n", str(n), "--rounds", str(rounds), "--workers", workers, "--blocking", blocking,
+         "--out", str(folder)],
+    )  # fmt: skip
+
+
 def all_benchmarks(
     quick: Annotated[bool, typer.Option(help="The quick suite (under 10 minutes).")] = True,
     out: OutOpt = None,
@@ -105,5 +124,6 @@ def register(app: typer.Typer) -> None:
     bench.command("speed")(speed)
     bench.command("support")(support)
     bench.command("privacy")(privacy)
+    bench.command("dask")(dask_scaling)
     bench.command("all")(all_benchmarks)
     app.add_typer(bench, name="bench")
