@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,7 @@ def link_on_scheduler(address: str, datasets: Sequence[np.ndarray], *, timeout: 
         stage = ClusterCandidates(client)
         try:
             result = link(datasets, candidates=stage, **kwargs)
-        except (OSError, TimeoutError, KilledWorker) as exc:
+        except (OSError, TimeoutError, KilledWorker, CancelledError) as exc:
             raise LinkageError(
                 f"the Dask cluster at {address} failed during the run ({type(exc).__name__}); "
                 "the run was not linked"

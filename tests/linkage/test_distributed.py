@@ -20,8 +20,8 @@ from linkage.engine import LinkResult, link
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-        worker_dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+        worker_dashboard_address=":0",
     )  # fmt: skip
     with cluster, distributed.Client(cluster) as c:
         yield c

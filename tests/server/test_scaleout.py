@@ -19,13 +19,15 @@ from server_testdata import binary_bytes, bodies_data, encodings, noisy_copy
 from server_testkit import LiveServer, free_port, make_settings, start_server, wait_run
 
 from linkage.engine import link
+from linkage.errors import LinkageError
+from server.scaleout import link_on_scheduler
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[distributed.LocalCluster]:
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-        worker_dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+        worker_dashboard_address=":0",
     ) as c:  # fmt: skip
         yield c
 
@@ -99,3 +101,12 @@ def test_unreachable_scheduler_fails_the_run_with_a_clear_error(tmp_path) -> Non
     assert run["status"] == "failed"
     assert address in run["error"] and "could not be reached" in run["error"]
     assert results.status_code == 404  # nothing was written
+
+
+def test_a_scheduler_without_workers_fails_clearly() -> None:
+    data = bodies_data(seed=5, n_shared=5, n_own=5)
+    with (
+        distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0") as empty,
+        pytest.raises(LinkageError, match="no Dask worker joined the scheduler"),
+    ):
+        link_on_scheduler(empty.scheduler_address, data, timeout=0.5, threshold=0.8)
