@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVER_SIDE = [
     "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "prometheus_client",
     "pydantic_settings", "numba", "llvmlite", "anonlink", "splink", "duckdb", "psutil",
-    "matplotlib", "gimei", "yaml", "server.main",
+    "matplotlib", "gimei", "yaml", "server.main", "dask", "distributed",
 ]  # fmt: skip
 
 PROBE = r"""

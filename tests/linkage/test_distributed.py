@@ -1,7 +1,7 @@
 """Stage 2 on a Dask cluster gives the in-process result (groups, review flags, risks).
 
-One ``LocalCluster`` of two process workers (one thread each) serves the whole module:
-starting one costs seconds.
+One ``LocalCluster`` of two process workers (one thread each) serves the session
+(``tests/conftest.py``): starting one costs seconds.
 """
 
 from __future__ import annotations
@@ -18,12 +18,8 @@ from linkage.engine import LinkResult, link
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[object]:
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-        worker_dashboard_address=":0",
-    )  # fmt: skip
-    with cluster, distributed.Client(cluster) as c:
+def client(dask_cluster) -> Iterator[distributed.Client]:
+    with distributed.Client(dask_cluster) as c:
         yield c
 
 

@@ -1,8 +1,8 @@
 """A server with ``KAKEHASHI_DASK_SCHEDULER`` links runs on the Dask cluster.
 
-One ``LocalCluster`` (two process workers, one thread each) for the module; the servers
-are real uvicorn servers on SQLite (the Dask path does not touch the database, so
-PostgreSQL adds nothing here).
+The session's ``LocalCluster`` (two process workers, one thread each; tests/conftest.py);
+the servers are real uvicorn servers on SQLite (the Dask path does not touch the
+database, so PostgreSQL adds nothing here).
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ from linkage.errors import LinkageError
 from server.scaleout import link_on_scheduler
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[distributed.LocalCluster]:
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-        worker_dashboard_address=":0",
-    ) as c:  # fmt: skip
-        yield c
+@pytest.fixture
+def cluster(dask_cluster) -> distributed.LocalCluster:
+    return dask_cluster
 
 
 def _server(tmp_path: Path, **settings: object) -> Iterator[LiveServer]:
