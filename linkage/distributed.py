@@ -84,9 +84,10 @@ def _bands_task(clks: PackedClks, body: np.ndarray, dedup: np.ndarray, plan: Any
     return run_bands(clks, body, dedup, plan, band_ids)
 
 
-def _blocks(n: int, parts: int) -> list[tuple[int, int]]:
-    """``0 .. n`` cut into at most ``parts`` ranges of at least ``MIN_BLOCK_ROWS`` rows."""
-    parts = max(1, min(parts, math.ceil(n / MIN_BLOCK_ROWS)))
+def _blocks(n: int, parts: int, min_rows: int = MIN_BLOCK_ROWS) -> list[tuple[int, int]]:
+    """``0 .. n`` cut into at most ``parts`` contiguous ranges of about ``min_rows`` rows
+    or more."""
+    parts = max(1, min(parts, math.ceil(n / min_rows)))
     edges = np.linspace(0, n, parts + 1).round().astype(np.int64)
     return [(int(s), int(e)) for s, e in itertools.pairwise(edges) if e > s]
 
@@ -98,13 +99,16 @@ class ClusterCandidates:
         client: a connected ``dask.distributed.Client`` (duck-typed: ``scatter``,
             ``submit``, ``gather``, ``cancel``, ``nthreads``).
         tasks_per_thread: tasks per worker thread of the cluster.
+        min_block_rows: an exhaustive task compares at least about this many rows.
 
     After a call, ``tasks`` and ``threads`` say how the run was split.
     """
 
-    def __init__(self, client: Any, *, tasks_per_thread: int = TASKS_PER_THREAD) -> None:
+    def __init__(self, client: Any, *, tasks_per_thread: int = TASKS_PER_THREAD,
+                 min_block_rows: int = MIN_BLOCK_ROWS) -> None:  # fmt: skip
         self.client = client
         self.tasks_per_thread = tasks_per_thread
+        self.min_block_rows = min_block_rows
         self.tasks = 0
         self.threads = 0
 
@@ -138,7 +142,7 @@ class ClusterCandidates:
         futures, where = [], []
         try:
             for (x, y), c in zip(sides, cost, strict=True):
-                for start, stop in _blocks(sizes[x], math.ceil(c / target)):
+                for start, stop in _blocks(sizes[x], math.ceil(c / target), self.min_block_rows):
                     right = None if x == y else data[y]
                     kk = None if k is None else k + (x == y)
                     futures.append(self.client.submit(

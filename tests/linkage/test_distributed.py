@@ -6,14 +6,17 @@ One ``LocalCluster`` of two process workers (one thread each) serves the session
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import distributed
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from linkage.blocking import BlockingConfig
-from linkage.distributed import ClusterCandidates
+from linkage.distributed import ClusterCandidates, _blocks
 from linkage.engine import LinkResult, link
 
 
@@ -87,3 +90,42 @@ def test_one_body_deduplicated_on_the_cluster(client, bodies) -> None:
                   candidates=ClusterCandidates(client, tasks_per_thread=8))  # fmt: skip
     _same(local, remote)
     assert local.stats["merges"] >= 30  # the children entered twice found each other
+
+
+@given(n=st.integers(1, 5000), parts=st.integers(1, 64), min_rows=st.integers(1, 300))
+def test_blocks_cover_every_row_once(n, parts, min_rows) -> None:
+    blocks = _blocks(n, parts, min_rows)
+    assert blocks[0][0] == 0 and blocks[-1][1] == n and len(blocks) <= parts
+    assert all(a < b for a, b in blocks)
+    assert all(b == c for (_, b), (c, _) in itertools.pairwise(blocks))
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(1, 120), min_size=1, max_size=4),
+    dedup_bits=st.integers(0, 15),
+    threshold=st.sampled_from([0.6, 0.75, 0.9]),
+    blocking=st.sampled_from(["exhaustive", "lsh"]),
+    learn=st.booleans(),
+    min_rows=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_any_split_gives_the_in_process_result(client, sizes, dedup_bits, threshold, blocking,
+                                               learn, min_rows, seed) -> None:  # fmt: skip
+    """Small blocks (many tasks, blocks of one body against themselves) on random data with
+    true matches and duplicates: the same result as in-process."""
+    rng = np.random.default_rng(seed)
+    base = np.packbits(rng.random((150, 512)) < rng.uniform(0.15, 0.5, (150, 1)), axis=1)
+    data = []
+    for size in sizes:
+        rows = base[rng.integers(0, len(base), size)]
+        flips = np.packbits(rng.random((size, 512)) < 0.03, axis=1)
+        data.append(rows ^ flips)
+    dedup = [bool(dedup_bits >> i & 1) for i in range(len(sizes))]
+    if len(sizes) == 1:
+        dedup = [True]
+    kwargs = dict(threshold=threshold, blocking=blocking, dedup=dedup, threshold_from_data=learn)
+    stage = ClusterCandidates(client, tasks_per_thread=16, min_block_rows=min_rows)
+    _same(link(data, **kwargs), link(data, candidates=stage, **kwargs))
