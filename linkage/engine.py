@@ -102,7 +102,7 @@ class CandidateStage(Protocol):
         floor: float,
         config: BlockingConfig | None,
         k: int | None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, float]]: ...  # fmt: skip
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, float]]: ...
 
 
 def _validate(datasets: Sequence[np.ndarray], threshold: float, single_ok: bool) -> int:
