@@ -281,7 +281,7 @@ def _commit(
 class DeletionRequest(BaseModel):
     """Refs of the calling body's own records to delete."""
 
-    refs: list[str] = Field(min_length=1, max_length=1_000_000)
+    refs: list[str] = Field(default_factory=list, max_length=1_000_000)
 
 
 @router.post("/projects/{pid}/uploads/deletions")
@@ -300,6 +300,10 @@ def delete_records(
     a ref is not said). The next run links without them: their tokens are retired or
     their groups shrink, and merges/splits are recorded as for any change.
     """
+    with factory() as session:  # membership first: another project's body gets a 404
+        project_for(session, principal, pid)
+    if not payload.refs:
+        raise Problem(422, "No refs", "give at least one ref to delete", "invalid-ref")
     try:
         wanted = refs_from_hex(payload.refs)
     except ValueError as exc:
