@@ -209,7 +209,8 @@ def match_records(
 
     Returns:
         ``(n_new,)`` int64: the previous index of each current record whose key and
-        digest are unchanged, ``-1`` for a record that is new or changed.
+        digest are unchanged, ``-1`` for a record that is new, ``-2`` for one whose key
+        was there with another CLK (changed).
     """
     n_old = old_body.size
     keys = np.concatenate([_keys(old_body, old_refs), _keys(new_body, new_refs)])
@@ -222,6 +223,7 @@ def match_records(
     old_i, new_i = old_i[ok], new_i[ok] - n_old
     unchanged = old_digest[old_i] == new_digest[new_i]
     where = np.full(new_body.size, -1, np.int64)
+    where[new_i[~unchanged]] = -2
     where[new_i[unchanged]] = old_i[unchanged]
     return where
 
@@ -347,9 +349,7 @@ def link_delta(
     kept_new = np.flatnonzero(where >= 0)
     new_of_old[old_index[where[kept_new]]] = kept_new
     is_delta = where < 0
-    changed = int(np.count_nonzero(is_delta)) - _count_new(
-        old_body[present], previous.refs[present], body[is_delta], cur_refs[is_delta]
-    )
+    changed = int(np.count_nonzero(where == -2))
     t1 = time.perf_counter()
 
     # 2. kept pairs; 3. new pairs (delta × all).
@@ -431,17 +431,6 @@ def link_delta(
         "seconds_total": t3 - t0,
     }
     return DeltaLink(result, state, delta_stats)
-
-
-def _count_new(old_body: np.ndarray, old_refs: np.ndarray, body: np.ndarray,
-               refs: np.ndarray) -> int:  # fmt: skip
-    """How many of the given current (delta) records have a key absent from the previous
-    state (the rest of the delta are changed records)."""
-    if body.size == 0:
-        return 0
-    seen = match_records(old_body, old_refs, np.zeros(old_body.size, np.uint64),
-                         body, refs, np.zeros(body.size, np.uint64))  # fmt: skip
-    return int(np.count_nonzero(seen < 0))
 
 
 def compatible(state: PairState, *, threshold: float, bit_length: int,

@@ -199,7 +199,7 @@ def test_match_records_and_digest() -> None:
     new_clks = np.concatenate([clks[[2]], _noisy(rng, clks[1], 1)[None], clks[[0]], clks[[3]]])
     new_refs = np.concatenate([refs[[2, 1, 0]], _refs(rng, 1)])
     where = match_records(body, refs, d, np.array([1, 0, 1, 1]), new_refs, clk_digest(new_clks))
-    assert where.tolist() == [2, -1, -1, -1]
+    assert where.tolist() == [2, -2, -1, -1]  # unchanged, changed, other body, new
 
 
 def test_an_incompatible_state_is_refused() -> None:
