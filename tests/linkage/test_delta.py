@@ -214,3 +214,21 @@ def test_an_incompatible_state_is_refused() -> None:
         link_delta(["a", "b"], [a, b], [ra, rb], state, threshold=0.9)
     with pytest.raises(LinkageError, match="refs"):
         link_delta(["a", "b"], [a, b], [ra, rb[:5]], state, threshold=THRESHOLD)
+
+
+def test_match_records_when_refs_share_their_first_half() -> None:
+    """Refs a body chose to share their first 8 bytes take the exact (sorting) path."""
+    rng = np.random.default_rng(9)
+    clks = _people(rng, 6, 16)
+    refs = _refs(rng, 6)
+    refs[:, :8] = 7
+    body = np.zeros(6, np.int64)
+    d = clk_digest(clks)
+    new_clks = clks.copy()
+    new_clks[1] = _noisy(rng, clks[1], 1)
+    new_refs = refs.copy()
+    new_refs[5, 15] ^= 1  # a new ref
+    where = match_records(body, refs, d, body, new_refs, clk_digest(new_clks))
+    assert where.tolist() == [0, -2, 2, 3, 4, -1]
+    fast = match_records(body[:0], _refs(rng, 0), d[:0], body, new_refs, clk_digest(new_clks))
+    assert fast.tolist() == [-1] * 6
