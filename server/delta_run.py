@@ -17,6 +17,7 @@ deletes some of its encodings (the next run is then full).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from linkage.container import REF_BYTES
-from server.core.files import private_dir
+from server.core.files import FILE_MODE, private_dir
 
 PAIRS = "pairs"
 
@@ -126,6 +127,8 @@ def link_run(
     def save() -> None:
         private_dir(folder.parent)
         private_dir(folder)
-        new_state.save(folder / f"{rid}.npz")  # inside a folder only the server can read
+        path = folder / f"{rid}.npz"
+        new_state.save(path)  # inside a folder only the server can read
+        os.chmod(path, FILE_MODE)
 
     return result, stats, save

@@ -122,7 +122,8 @@ def test_incremental_run_equals_a_full_relink(live: LiveServer) -> None:
 
     # The pair state is a private server file, gone when the project closes.
     folder = live.settings.uploads_dir / "pairs" / pid
-    assert (folder / f"{third['run_id']}.npz").exists()
+    assert (folder / f"{third['run_id']}.npz").stat().st_mode & 0o777 == 0o600
+    assert folder.stat().st_mode & 0o777 == 0o700
     assert not (folder / f"{first['run_id']}.npz").exists()
     with live.client(coord) as c:
         assert c.post(f"/api/v1/projects/{pid}/close").status_code == 200
