@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 from server_testdata import binary_bytes, bodies_data, encodings, noisy_copy, random_clks
 from server_testkit import LiveServer, wait_run
@@ -200,7 +197,17 @@ def test_deletion_by_ref_auth_and_errors(live: LiveServer) -> None:
     assert {ref for ref, _ in rows["rows"]} == set(rs[1:6])
 
 
-def test_cli_delete_records(live: LiveServer, tmp_path) -> None:
+def _cli(args: list[str]) -> int:
+    from kakehashi.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_cli_delete_records(live: LiveServer, tmp_path, capsys) -> None:
     rng = np.random.default_rng(4)
     project = live.new_project()
     pid, cred = project["project_id"], project["credentials"]["bodies"]["school"]
@@ -210,14 +217,13 @@ def test_cli_delete_records(live: LiveServer, tmp_path) -> None:
     cred_file.write_text(cred)
     refs_file = tmp_path / "gone.txt"
     refs_file.write_text(f"{rs[1]}\n{rs[2]}\n\n")
-    base = [sys.executable, "-m", "kakehashi", "delete-records", "--server", live.url,
-            "--project", pid, "--credential", str(cred_file)]  # fmt: skip
-    done = subprocess.run([*base, rs[0], "--refs-file", str(refs_file)],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "deleted 3 record(s)" in done.stdout
-    refused = subprocess.run([*base, rs[0]], capture_output=True, text=True, timeout=120)
-    assert refused.returncode != 0 and "404" in refused.stdout + refused.stderr
-    assert "not among this body's current records" in refused.stdout + refused.stderr
+    base = ["delete-records", "--server", live.url, "--project", pid,
+            "--credential", str(cred_file)]  # fmt: skip
+    assert _cli([*base, rs[0], "--refs-file", str(refs_file)]) == 0
+    assert "deleted 3 record(s)" in capsys.readouterr().out
+    assert _cli([*base, rs[0]]) != 0
+    said = capsys.readouterr()
+    assert "404" in said.out + said.err
+    assert "not among this body's current records" in said.out + said.err
     with live.client(project["credentials"]["coordinator"]) as c:
         assert c.get(f"/api/v1/projects/{pid}").json()["upload_counts"]["school"] == 2
