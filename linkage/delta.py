@@ -24,8 +24,9 @@ delta and is compared now. So the clustering sees the same pairs, with the same 
 indices and scores, and greedy clustering and review (which depend only on those) give the
 same groups, flags and risks. When the state is not complete (the previous run used LSH
 blocking, as full runs above ``engine.EXHAUSTIVE_BUDGET`` pairs do), the kept pairs are
-the ones LSH found and the delta pairs are all found (exhaustive), so an incremental run
-finds a superset of a full LSH re-link's pairs: it can only differ by links LSH missed.
+the ones that LSH run found and the delta pairs are all found (exhaustive); a full LSH
+re-link could differ by pairs near the threshold that one LSH draw finds and another
+misses (see docs/engine.md).
 
 Constraints (must/cannot-link from people's review) are applied at clustering, not
 stored: a change in them needs no full run.
