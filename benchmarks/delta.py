@@ -280,7 +280,9 @@ def main(argv: list[str] | None = None) -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "threshold": THRESHOLD,
         "linkage": linkage_level(
-            args.existing, [int(x) for x in args.deltas.split(",")], args.exhaustive_size,
+            args.existing,
+            [int(x) for x in args.deltas.split(",")],
+            args.exhaustive_size,
             args.full_link,
         ),
     }
