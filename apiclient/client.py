@@ -121,6 +121,10 @@ class ApiClient:
             },
         ).json()
 
+    def delete_records(self, project_id: str, refs: list[str]) -> dict[str, Any]:
+        """Delete the calling body's own records by ref (all of them, or none)."""
+        return self.post_json(f"/projects/{project_id}/uploads/deletions", {"refs": refs})
+
     # -- support signals (catalogue, coordinator key, sealed signals) -------------------
     def signal_catalogue(self, project_id: str, version: int | None = None) -> dict[str, Any]:
         """The project's signal catalogue (latest, or one ``version``)."""

@@ -118,6 +118,28 @@ def all_benchmarks(
     speed(quick=quick, out=out)
 
 
+def delta(
+    existing: Annotated[int, typer.Option(help="Records already linked (two bodies).")] = 1_000_000,
+    deltas: Annotated[str, typer.Option(help="Delta sizes, comma-separated.")] = "1000,10000,50000",
+    exhaustive_size: Annotated[
+        int, typer.Option(help="Size of the measured exhaustive full link (extrapolated).")
+    ] = 100_000,
+    server_existing: Annotated[int, typer.Option(help="Records, server level.")] = 100_000,
+    server_deltas: Annotated[str, typer.Option(help="Server-level appends.")] = "1000,5000",
+    out: OutOpt = None,
+) -> None:
+    """Incremental linkage: time of a delta link vs delta size, against a full re-link."""
+    folder = _folder(out)
+    _run(
+        "benchmarks.delta",
+        [
+            "--existing", str(existing), "--deltas", deltas,
+            "--exhaustive-size", str(exhaustive_size), "--server-existing", str(server_existing),
+            "--server-deltas", server_deltas, "--out", str(folder),
+        ],
+    )  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
     bench = typer.Typer(help="Accuracy and speed benchmarks.", no_args_is_help=True)
     bench.command("accuracy")(accuracy)
@@ -125,5 +147,6 @@ def register(app: typer.Typer) -> None:
     bench.command("support")(support)
     bench.command("privacy")(privacy)
     bench.command("dask")(dask_scaling)
+    bench.command("delta")(delta)
     bench.command("all")(all_benchmarks)
     app.add_typer(bench, name="bench")

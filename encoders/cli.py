@@ -566,6 +566,37 @@ def upload(
             out.print(f"uploaded signals of {sent['count']} records as {sent['upload_id']}{note}")
 
 
+def delete_records(
+    server: ServerOpt,
+    project: ProjectOpt,
+    credential: CredentialOpt,
+    refs: Annotated[list[str] | None, typer.Argument(help="Refs of records to delete.")] = None,
+    refs_file: Annotated[
+        Path | None,
+        typer.Option("--refs-file", help="A file of refs to delete, one a line."),
+    ] = None,
+) -> None:
+    """Delete this body's own records from the server by ref (all or nothing).
+
+    The next run links without them. Refs that are not among this body's current records
+    are refused and nothing is deleted.
+    """
+    from apiclient import ApiClient, read_credential
+
+    wanted = list(refs or [])
+    if refs_file is not None:
+        try:
+            text = refs_file.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise typer.BadParameter(f"{refs_file}: cannot read the refs file") from exc
+        wanted.extend(line.strip() for line in text.splitlines() if line.strip())
+    if not wanted:
+        raise typer.BadParameter("give refs, or --refs-file")
+    with ApiClient(server, read_credential(credential)) as client:
+        result = client.delete_records(project, wanted)
+    out.print(f"deleted {result['deleted']} record(s)")
+
+
 def resolve(
     keys: Annotated[Path, typer.Argument(help="This body's keys file.")],
     refs: Annotated[list[str] | None, typer.Argument(help="Refs to look up.")] = None,
@@ -620,3 +651,4 @@ def register(app: typer.Typer) -> None:
     app.command("encode")(encode)
     app.command("upload")(upload)
     app.command("resolve")(resolve)
+    app.command("delete-records")(delete_records)

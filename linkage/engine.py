@@ -73,6 +73,10 @@ class LinkResult:
             ``skipped_buckets``, ``bands``, ``bits_per_band`` and ``seconds_pack``,
             ``seconds_candidates``, ``seconds_threshold``, ``seconds_cluster``,
             ``seconds_review``, ``seconds_total``.
+        pairs: the run's scored candidate pairs ``(left, right, scores)``, ``(m,)`` int64,
+            int64, float64 in global record indices (datasets concatenated), every pair
+            at or above the run's floor; ``linkage.delta`` keeps those at or above the
+            threshold so that the next run need not compare them again.
     """
 
     group_of: list[np.ndarray]
@@ -83,6 +87,7 @@ class LinkResult:
     review_order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     threshold: float = 0.0
     threshold_source: str = "fixed"
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 class CandidateStage(Protocol):
@@ -346,5 +351,5 @@ def link(
     return LinkResult(
         group_of=group_of, n_groups=grouped.n_groups, review=flagged, stats=stats,
         review_risk=rev.risk, review_order=ranking, threshold=float(t_run),
-        threshold_source=model.source,
+        threshold_source=model.source, pairs=(left, right, scores),
     )  # fmt: skip

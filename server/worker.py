@@ -22,6 +22,7 @@ from linkage.errors import LinkageError
 from server.core import audit
 from server.core.config import Settings
 from server.db.models import LinkEvent, Project, ReviewOutcome, Run, TokenRow, Upload, utcnow
+from server.delta_run import drop_states, link_run
 from server.signals_store import delete_signals_before
 from server.storage import (
     collect_snapshots,
@@ -129,6 +130,7 @@ class Worker:
                 by_project[upload.project_id] = by_project.get(upload.project_id, 0) + 1
             files = delete_encodings(session, old, self.settings.uploads_dir)
             for pid, n in by_project.items():
+                drop_states(self.settings.uploads_dir, pid)  # their pairs too: next run full
                 audit.append(
                     session,
                     actor="system",
@@ -288,14 +290,12 @@ class Worker:
             {key: i for i, key in enumerate(owners)},
             len(owners),
         )
-        result = linker(self.settings)(
-            datasets,
-            threshold=threshold,
-            dedup=[n in dedup for n in names],
-            must_link=known.must_link,
-            cannot_link=known.cannot_link,
-            decided=known.decided,
-        )
+        # Incremental (only new/changed records compared) when the previous done run left
+        # its pairs; else a full link. See server/delta_run.py.
+        result, link_stats, save_pairs = link_run(
+            self.settings.uploads_dir, pid, rid, previous, names, refs, datasets,
+            threshold=threshold, dedup=dedup, known=known, full_link=linker(self.settings),
+        )  # fmt: skip
         self._progress(rid, 0.8)
 
         groups = np.concatenate(result.group_of)
@@ -317,6 +317,7 @@ class Worker:
             "constraint_conflicts": int(result.stats.get("constraint_conflicts", 0)),
             # Bodies of the project with no upload in this run's snapshot (a warning).
             "missing_bodies": missing,
+            **link_stats,
         }
         self._progress(rid, 0.9)
         # Token rows go in short transactions of _BATCH rows each, so the SQLite write lock
@@ -343,6 +344,7 @@ class Worker:
                         )
                     ],
                 )
+        save_pairs()
         with self.factory() as session, session.begin():
             run = session.get(Run, rid)
             if run is None or run.cancel_requested:

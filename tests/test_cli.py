@@ -17,6 +17,7 @@ SUBCOMMANDS = [
     ["run"],
     ["results"],
     ["resolve"],
+    ["delete-records"],
     ["demo"],
     ["support"],
     ["rules", "check"],

@@ -256,7 +256,8 @@ def test_upload_checks(live: LiveServer) -> None:
         binary_bytes(encodings(random_clks(rng, 2), refs=enc.refs[:2])),
         mode="append",
     )
-    assert dup_refs.status_code == 409
+    # Refs the body already stored are changed records: they replace the old versions.
+    assert dup_refs.status_code == 201 and dup_refs.json()["replaced_records"] == 2
 
     oversize = upload(live, cred, pid, b"\0" * (live.settings.max_upload_bytes + 1))
     assert oversize.status_code == 413
@@ -273,7 +274,8 @@ def test_upload_checks(live: LiveServer) -> None:
     not_enc = upload(live, cred, pid, b"hello")
     assert not_enc.status_code == 422
 
-    # none of the refused uploads changed anything, and no temp files are left
+    # none of the refused uploads changed anything (the 2 changed records replaced theirs),
+    # and no temp files are left
     with live.client(cred) as c:
         assert c.get(f"/api/v1/projects/{pid}").json()["upload_counts"]["school"] == 40
     assert list((live.settings.uploads_dir / "tmp").iterdir()) == []

@@ -25,6 +25,7 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/credentials/rotate"): {"operator", "coordinator", "body"},
     ("DELETE", "/api/v1/credentials/{cid}"): {"operator"},
     ("POST", "/api/v1/projects/{pid}/uploads"): {"body"},
+    ("POST", "/api/v1/projects/{pid}/uploads/deletions"): {"body"},
     ("POST", "/api/v1/projects/{pid}/runs"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/runs"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/runs/{rid}"): {"coordinator"},

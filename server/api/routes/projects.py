@@ -27,6 +27,7 @@ from server.core.problems import Problem
 from server.core.security import new_id
 from server.credentials import issue
 from server.db.models import Project, Upload, utcnow
+from server.delta_run import drop_states
 from server.signals_store import delete_project_signals
 from server.worker import delete_encodings
 
@@ -187,6 +188,7 @@ def close_project(
         )
     for path in files:
         path.unlink(missing_ok=True)
+    drop_states(settings.uploads_dir, pid)  # the stored pairs of its runs go with them
     return {
         "project_id": pid,
         "status": "closed",

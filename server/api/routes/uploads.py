@@ -6,7 +6,9 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -19,12 +21,12 @@ from server.core.config import Settings
 from server.core.problems import Problem
 from server.core.security import new_id
 from server.db.models import Upload
+from server.record_edits import held_refs, ref_view, refs_from_hex, remove_refs
 from server.storage import (
     Ingested,
     check_fingerprint_against,
     duplicate_refs,
     ingest,
-    read_records,
     receive_to_file,
 )
 
@@ -52,7 +54,8 @@ async def upload_encodings(
     factory: FactoryDep,
     settings: SettingsDep,
     mode: Literal["replace", "append"] = Query(
-        description="replace: this upload replaces the body's earlier ones; append: adds to them"
+        description="replace: this upload replaces the body's earlier ones; append: adds to "
+        "them, and a ref the body already stored replaces that record (a changed record)"
     ),
 ) -> dict[str, Any]:
     """Upload the calling body's encodings file (binary ``.kkh`` or clkhash JSON with refs)."""
@@ -94,7 +97,7 @@ async def upload_encodings(
         mine = await run_in_threadpool(_body_uploads, factory, pid, principal.body)
         same = _unchanged(mine, sha, mode)
         if same is not None:
-            return {"upload_id": same.id, "count": same.count, "sha256": sha, "duplicate": True}
+            return _duplicate(same, sha)
         parsed = await run_in_threadpool(ingest, raw, records, info)
         raw.unlink(missing_ok=True)
         result, old_files = await run_in_threadpool(
@@ -173,6 +176,16 @@ def _unchanged(mine: list[Upload], sha: str, mode: str) -> Upload | None:
     return same
 
 
+def _duplicate(same: Upload, sha: str) -> dict[str, Any]:
+    return {
+        "upload_id": same.id,
+        "count": same.count,
+        "sha256": sha,
+        "duplicate": True,
+        "replaced_records": 0,
+    }
+
+
 def _commit(
     factory: sessionmaker[Session],
     settings: Settings,
@@ -201,26 +214,27 @@ def _commit(
         )
         same = _unchanged(mine, sha, mode)
         if same is not None:
-            return {"upload_id": same.id, "count": same.count, "sha256": sha, "duplicate": True}, []
+            return _duplicate(same, sha), []
         # Again under the project lock: another body may have stored an upload meanwhile.
         check_fingerprint_against(
             parsed.secret_fingerprint, _fingerprints(session, pid, principal.body, mode)
         )
-        existing = (
-            [read_records(settings.uploads_dir / u.file_name, u.bit_length)[0] for u in mine]
-            if mode == "append"
-            else []
-        )
-        dups = duplicate_refs(parsed.refs, existing)
+        dups = duplicate_refs(parsed.refs, [])
         if dups:
             raise Problem(
-                409 if existing else 422,
+                422,
                 "Duplicate refs",
-                f"{dups} ref(s) appear more than once"
-                + (" (in this file or in the body's earlier uploads)" if existing else ""),
+                f"{dups} ref(s) appear more than once in this file",
                 "duplicate-refs",
             )
         old_files: list[Path] = []
+        replaced_records = 0
+        if mode == "append" and mine:
+            # A ref the body already stored is a changed record: the new version replaces
+            # the old one (removed from the earlier upload's file), it is not refused.
+            replaced_records, old_files = remove_refs(
+                session, settings.uploads_dir, mine, ref_view(parsed.refs)
+            )
         if mode == "replace":
             for u in mine:
                 old_files.append(settings.uploads_dir / u.file_name)
@@ -248,7 +262,8 @@ def _commit(
                 "records": parsed.count,
                 "sha256": sha,
                 "mode": mode,
-                "replaced": len(old_files),
+                "replaced": len(old_files) if mode == "replace" else 0,
+                "replaced_records": replaced_records,
                 "secret_fingerprint": parsed.secret_fingerprint,
             },
         )
@@ -259,4 +274,79 @@ def _commit(
         "count": parsed.count,
         "sha256": sha,
         "duplicate": False,
+        "replaced_records": replaced_records,
     }, old_files
+
+
+class DeletionRequest(BaseModel):
+    """Refs of the calling body's own records to delete."""
+
+    refs: list[str] = Field(default_factory=list, max_length=1_000_000)
+
+
+@router.post("/projects/{pid}/uploads/deletions")
+def delete_records(
+    pid: str,
+    request: Request,
+    payload: DeletionRequest,
+    principal: Body,
+    factory: FactoryDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Delete the calling body's own records by ref (all or nothing).
+
+    Every ref must be one of the body's current records; otherwise nothing is deleted and
+    the answer is 404 with how many refs were not found (whether another body holds such
+    a ref is not said). The next run links without them: their tokens are retired or
+    their groups shrink, and merges/splits are recorded as for any change.
+    """
+    with factory() as session:  # membership first: another project's body gets a 404
+        project_for(session, principal, pid)
+    if not payload.refs:
+        raise Problem(422, "No refs", "give at least one ref to delete", "invalid-ref")
+    try:
+        wanted = refs_from_hex(payload.refs)
+    except ValueError as exc:
+        raise Problem(422, "Invalid ref", str(exc), "invalid-ref") from exc
+    unique = np.unique(ref_view(wanted))
+    if unique.size != len(payload.refs):
+        raise Problem(
+            422,
+            "Duplicate refs",
+            f"{len(payload.refs) - unique.size} ref(s) appear more than once in the request",
+            "duplicate-refs",
+        )
+    audit_note(request, refs=len(payload.refs))
+    with factory() as session, session.begin():
+        project = project_for(session, principal, pid, lock=True)
+        if project.status != "open":
+            raise Problem(409, "Project closed", "the project is closed", "closed")
+        mine = list(
+            session.execute(
+                select(Upload)
+                .where(Upload.project_id == pid, Upload.body == principal.body)
+                .order_by(Upload.created_at, Upload.id)
+            ).scalars()
+        )
+        held = held_refs(settings.uploads_dir, mine)
+        unknown = int(np.count_nonzero(~np.isin(unique, held)))
+        if unknown:
+            raise Problem(
+                404,
+                "Refs not found",
+                f"{unknown} of the {unique.size} ref(s) are not among this body's current "
+                "records; nothing was deleted",
+                "refs-not-found",
+            )
+        removed, old_files = remove_refs(session, settings.uploads_dir, mine, unique)
+        audit.append(
+            session,
+            actor=principal.actor,
+            action="records.deleted",
+            project_id=pid,
+            detail={"records": removed, "uploads_changed": len(old_files)},
+        )
+    for path in old_files:
+        path.unlink(missing_ok=True)
+    _log.info("records deleted", extra={"project": pid, "records": removed})
+    return {"deleted": removed}
