@@ -86,7 +86,7 @@ def run_next_crosslink(factory: sessionmaker[Session], settings: Settings) -> bo
     if not claimed:
         return True
     try:
-        rows, stats = _link(settings, rid, xid, inputs)
+        rows, stats = _link(factory, settings, rid, xid, inputs)
         _store(factory, rid, xid, rows, stats)
     except (LinkageError, ValueError, OSError) as exc:
         _fail(factory, rid, xid, str(exc) if isinstance(exc, LinkageError) else
