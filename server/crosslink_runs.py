@@ -44,6 +44,77 @@ def cross_run_dir(settings: Settings, rid: str) -> Path:
     return settings.uploads_dir / CROSS_RUNS_DIR / rid
 
 
+def delete_cross_data(session: Session, settings: Settings, xid: str) -> tuple[list[Path], int]:
+    """Delete a cross-link's uploads and result rows in ``session``; return the files to
+    unlink after commit and how many records were deleted."""
+    uploads = list(
+        session.execute(select(CrossUpload).where(CrossUpload.crosslink_id == xid)).scalars()
+    )
+    files = [cross_dir(settings) / u.file_name for u in uploads]
+    records = sum(u.count for u in uploads)
+    session.execute(delete(CrossUpload).where(CrossUpload.crosslink_id == xid))
+    run_ids = select(CrossRun.id).where(CrossRun.crosslink_id == xid)
+    session.execute(delete(CrossLinkRow).where(CrossLinkRow.run_id.in_(run_ids)))
+    return files, records
+
+
+def withdraw(
+    session: Session, settings: Settings, link: CrossLink, actor: str, project: str, reason: str
+) -> list[Path]:
+    """End ``link`` in ``session``: delete its encodings and results, cancel its queued or
+    running runs (a running one then stores nothing), audit it in every member's log.
+    Returns the files and snapshot folders to remove after commit."""
+    files, records = delete_cross_data(session, settings, link.id)
+    for run in session.execute(
+        select(CrossRun).where(
+            CrossRun.crosslink_id == link.id, CrossRun.status.in_(("queued", "running"))
+        )
+    ).scalars():
+        if run.status == "queued":  # a running one removes its own snapshot
+            files.append(cross_run_dir(settings, run.id))
+        run.status = "cancelled"
+        run.finished_at = utcnow()
+    link.status = "withdrawn"
+    link.withdrawn_at = utcnow()
+    for member in _members(session, link.id):
+        audit.append(
+            session,
+            actor=actor,
+            action="crosslink.withdrawn",
+            project_id=member,
+            detail={
+                "crosslink": link.id,
+                "project": project,
+                "reason": reason,
+                "deleted_records": records,
+            },
+        )
+    return files
+
+
+def end_crosslinks_of(session: Session, settings: Settings, pid: str, actor: str) -> list[Path]:
+    """A project is being closed: withdraw every cross-link it is a member of."""
+    links = session.execute(
+        select(CrossLink)
+        .join(CrossLinkMember, CrossLinkMember.crosslink_id == CrossLink.id)
+        .where(CrossLinkMember.project_id == pid, CrossLink.status != "withdrawn")
+    ).scalars()
+    return [
+        path
+        for link in list(links)
+        for path in withdraw(session, settings, link, actor, pid, "project closed")
+    ]
+
+
+def remove_paths(paths: list[Path]) -> None:
+    """Remove files and snapshot folders left by :func:`withdraw` (after commit)."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _members(session: Session, xid: str) -> list[str]:
     return list(
         session.execute(

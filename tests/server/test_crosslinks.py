@@ -246,9 +246,15 @@ def test_proposal_rules(live: LiveServer, cities: tuple[City, City, np.ndarray])
     )
     _post(live, a.coordinator, f"/crosslinks/{xid}/approve")
     # Open, but only one city has uploaded: no run.
+    files_before = _cross_files(live)
     assert a.cross_upload(xid, "school") == 201
     r = _post(live, a.coordinator, f"/crosslinks/{xid}/runs")
     assert r.status_code == 409 and "two member projects" in r.json()["detail"]
+    # Closing a member project ends the cross-link and deletes its encodings.
+    assert _post(live, b.coordinator, f"/projects/{b.pid}/close").status_code == 200
+    assert _get(live, a.coordinator, f"/crosslinks/{xid}").json()["status"] == "withdrawn"
+    assert _cross_files(live) == files_before
+    assert a.cross_upload(xid, "welfare") == 409
 
 
 def _wait_cross(client, xid: str, rid: str, timeout: float = 60) -> dict:

@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
@@ -48,7 +48,7 @@ from server.core.config import Settings
 from server.core.files import private_dir
 from server.core.problems import Problem
 from server.core.security import new_id
-from server.crosslink_runs import cross_dir, cross_run_dir
+from server.crosslink_runs import cross_dir, cross_run_dir, remove_paths, withdraw
 from server.db.models import (
     CrossLink,
     CrossLinkMember,
@@ -320,20 +320,6 @@ def approve_crosslink(xid: str, principal: CoordinatorOnly, session: SessionDep)
     return view
 
 
-def _delete_cross_data(session: Session, settings: Settings, xid: str) -> tuple[list[Path], int]:
-    """Delete a cross-link's uploads and result rows in ``session``; return the files to
-    unlink after commit and how many records were deleted."""
-    uploads = list(
-        session.execute(select(CrossUpload).where(CrossUpload.crosslink_id == xid)).scalars()
-    )
-    files = [cross_dir(settings) / u.file_name for u in uploads]
-    records = sum(u.count for u in uploads)
-    session.execute(delete(CrossUpload).where(CrossUpload.crosslink_id == xid))
-    run_ids = select(CrossRun.id).where(CrossRun.crosslink_id == xid)
-    session.execute(delete(CrossLinkRow).where(CrossLinkRow.run_id.in_(run_ids)))
-    return files, records
-
-
 @router.post("/crosslinks/{xid}/withdraw")
 def withdraw_crosslink(
     xid: str, principal: CoordinatorOnly, session: SessionDep, settings: SettingsDep
@@ -343,33 +329,12 @@ def withdraw_crosslink(
     with session.begin():
         link, members = crosslink_for(session, principal, xid, lock=True)
         files: list[Path] = []
-        records = 0
         if link.status != "withdrawn":
-            files, records = _delete_cross_data(session, settings, xid)
-            for run in session.execute(
-                select(CrossRun).where(
-                    CrossRun.crosslink_id == xid, CrossRun.status.in_(("queued", "running"))
-                )
-            ).scalars():
-                if run.status == "queued":
-                    files.append(cross_run_dir(settings, run.id))
-                run.status = "cancelled"
-                run.finished_at = utcnow()
-            link.status = "withdrawn"
-            link.withdrawn_at = utcnow()
-            _audit_all(
-                session,
-                principal,
-                members,
-                "crosslink.withdrawn",
-                {"crosslink": xid, "project": principal.project_id, "deleted_records": records},
+            files = withdraw(
+                session, settings, link, principal.actor, principal.project_id or "", "withdrawn"
             )
         view = _view(session, principal, link, members)
-    for path in files:
-        if path.is_dir():  # a cancelled queued run's snapshot (a running one removes its own)
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+    remove_paths(files)
     return view
 
 
