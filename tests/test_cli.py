@@ -27,6 +27,13 @@ SUBCOMMANDS = [
     ["credentials", "recovery-code"],
     ["credentials", "recover"],
     ["credentials", "take-over"],
+    ["crosslink", "propose"],
+    ["crosslink", "approve"],
+    ["crosslink", "withdraw"],
+    ["crosslink", "status"],
+    ["crosslink", "run"],
+    ["crosslink", "results"],
+    ["crosslink", "upload"],
 ]
 
 
