@@ -66,7 +66,9 @@ def propose(
     ],
     threshold: Annotated[
         float | None,
-        typer.Option("--threshold", help="Dice threshold (default: the members' strictest, at least 0.75)."),
+        typer.Option(
+            "--threshold", help="Dice threshold (default: the members' strictest, at least 0.75)."
+        ),
     ] = None,
 ) -> None:
     """Propose a cross-link between projects (operator, or a member's coordinator)."""
