@@ -75,8 +75,8 @@ Party = Annotated[Principal, Depends(require_roles("operator", "coordinator", "b
 #: The lowest default threshold of a cross-link. Within a city most children have a record
 #: in several bodies; across cities most have none in the other city, so a project's lower
 #: threshold would link look-alikes (two-city demo, 2 × 2000 children, 100 movers, one seed,
-#: in-sample: precision 0.97 at 0.70, 1.0 at 0.75 with recall 1.0, recall 0.81 at 0.80;
-#: docs/operations.md). A proposer may still give any threshold.
+#: in-sample: precision 0.97 at 0.70, 0.99–1.0 at 0.75 with recall 1.0, recall 0.81 at
+#: 0.80; docs/operations.md). A proposer may still give any threshold.
 CROSS_MIN_DEFAULT_THRESHOLD = 0.75
 
 
