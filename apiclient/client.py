@@ -192,6 +192,68 @@ class ApiClient:
                 raise ApiError(f"run {run_id} did not finish within {timeout:.0f} s")
             time.sleep(poll)
 
+    # -- cross-municipality linkage (crosslinks) -----------------------------------------
+    def propose_crosslink(
+        self, name: str, projects: list[str], *, threshold: float | None = None
+    ) -> dict[str, Any]:
+        """Operator, or a member's coordinator: propose a cross-link between projects."""
+        body: dict[str, Any] = {"name": name, "projects": projects}
+        if threshold is not None:
+            body["threshold"] = threshold
+        return self.post_json("/crosslinks", body)
+
+    def crosslinks(self) -> list[dict[str, Any]]:
+        """The cross-links the caller takes part in (the operator: all)."""
+        return self.get_json("/crosslinks")
+
+    def crosslink(self, crosslink_id: str) -> dict[str, Any]:
+        return self.get_json(f"/crosslinks/{crosslink_id}")
+
+    def approve_crosslink(self, crosslink_id: str) -> dict[str, Any]:
+        """Coordinator: approve the cross-link for this project."""
+        return self.post_json(f"/crosslinks/{crosslink_id}/approve")
+
+    def withdraw_crosslink(self, crosslink_id: str) -> dict[str, Any]:
+        """Coordinator: withdraw (ends the cross-link; its encodings and results go)."""
+        return self.post_json(f"/crosslinks/{crosslink_id}/withdraw")
+
+    def upload_crosslink(self, crosslink_id: str, path: str | Path) -> dict[str, Any]:
+        """Body: send encodings made with the joint secret (replaces its earlier ones)."""
+        data = Path(path).read_bytes()
+        content_type = (
+            "application/json"
+            if Path(path).suffix.lower() == ".json"
+            else "application/octet-stream"
+        )
+        return self._request(
+            "POST",
+            f"/crosslinks/{crosslink_id}/uploads",
+            content=data,
+            headers={
+                "Content-Type": content_type,
+                "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+            },
+        ).json()
+
+    def start_crosslink_run(self, crosslink_id: str) -> dict[str, Any]:
+        return self.post_json(f"/crosslinks/{crosslink_id}/runs")
+
+    def wait_crosslink_run(
+        self, crosslink_id: str, run_id: str, *, timeout: float = 3600.0, poll: float = 0.5
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.get_json(f"/crosslinks/{crosslink_id}/runs/{run_id}")
+            if status.get("status") in {"done", "failed", "cancelled"}:
+                return status
+            if time.monotonic() > deadline:
+                raise ApiError(f"cross run {run_id} did not finish within {timeout:.0f} s")
+            time.sleep(poll)
+
+    def crosslink_results(self, crosslink_id: str) -> dict[str, Any]:
+        """Coordinator: this project's records that link to another member project."""
+        return self.get_json(f"/crosslinks/{crosslink_id}/results")
+
     def download(self, path: str, destination: str | Path, *, params: dict[str, str]) -> int:
         """Stream a result download to ``destination`` (atomically); return bytes written."""
         return self.download_with_headers(path, destination, params=params)[0]

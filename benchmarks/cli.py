@@ -109,6 +109,20 @@ def dask_scaling(
     )  # fmt: skip
 
 
+def two_cities(
+    children: Annotated[int, typer.Option(help="Children per synthetic city.")] = 2000,
+    movers: Annotated[int, typer.Option(help="Children who moved from city A to city B.")] = 100,
+    threshold: Annotated[
+        float | None, typer.Option(help="Cross-link Dice threshold (default: the server's).")
+    ] = None,
+    out: OutOpt = None,
+) -> None:
+    """Cross-municipality linkage: two cities, children who moved, through a real server."""
+    folder = _folder(out)
+    argv = ["--children", str(children), "--movers", str(movers), "--out", str(folder)]
+    _run("benchmarks.two_cities", argv + (["--threshold", str(threshold)] if threshold else []))
+
+
 def all_benchmarks(
     quick: Annotated[bool, typer.Option(help="The quick suite (under 10 minutes).")] = True,
     out: OutOpt = None,
@@ -148,5 +162,6 @@ def register(app: typer.Typer) -> None:
     bench.command("privacy")(privacy)
     bench.command("dask")(dask_scaling)
     bench.command("delta")(delta)
+    bench.command("two-cities")(two_cities)
     bench.command("all")(all_benchmarks)
     app.add_typer(bench, name="bench")

@@ -117,6 +117,7 @@ def _build() -> typer.Typer:
     import encoders.cli
     import kakehashi.coordinator
     import kakehashi.credentials
+    import kakehashi.crosslink_cli
     import kakehashi.dashboard_cli
     import kakehashi.support_cli
 
@@ -125,6 +126,7 @@ def _build() -> typer.Typer:
     kakehashi.support_cli.register(app)
     kakehashi.dashboard_cli.register(app)
     kakehashi.credentials.register(app)
+    kakehashi.crosslink_cli.register(app)
     for module, extra, commands, groups in OPTIONAL:
         _register_optional(module, extra, commands, groups)
     return app

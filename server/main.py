@@ -26,6 +26,7 @@ from server.api.routes import (
     audit_log,
     coordinator_overview,
     credentials,
+    crosslinks,
     projects,
     results,
     review_outcomes,
@@ -42,6 +43,7 @@ from server.core.logging import configure_logging
 from server.core.problems import install_problem_handlers
 from server.core.ratelimit import AuthFailureLimiter
 from server.credentials import ensure_operator_credential
+from server.crosslink_runs import requeue_interrupted_cross
 from server.db.migrate import upgrade
 from server.db.models import AuditHead
 from server.db.session import make_engine, make_sessionmaker
@@ -197,6 +199,7 @@ def _initialise(app: FastAPI, settings: Settings) -> None:
             extra={"path": str(settings.data_dir / "operator.credential")},
         )
     requeue_interrupted(factory)
+    requeue_interrupted_cross(factory)
     app.state.engine = engine
     app.state.sessionmaker = factory
     limiter: AuthFailureLimiter = app.state.auth_limiter
@@ -271,7 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # APIRoute with its full path, for the role-matrix test and metrics labels.
     for module in (
         projects, credentials, uploads, runs, results, signals, audit_log, support_audit,
-        review_outcomes, coordinator_overview,
+        review_outcomes, coordinator_overview, crosslinks,
     ):  # fmt: skip
         app.router.routes.extend(module.router.routes)
 

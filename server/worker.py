@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from linkage.errors import LinkageError
 from server.core import audit
 from server.core.config import Settings
+from server.crosslink_runs import apply_cross_retention, run_next_crosslink
 from server.db.models import LinkEvent, Project, ReviewOutcome, Run, TokenRow, Upload, utcnow
 from server.delta_run import drop_states, link_run
 from server.signals_store import delete_signals_before
@@ -98,8 +99,11 @@ class Worker:
         while not self._stop.is_set():
             try:
                 self.apply_retention()
+                apply_cross_retention(self.factory, self.settings)
                 self.collect_snapshots()  # e.g. of runs cancelled while queued
-                while not self._stop.is_set() and self.run_next():
+                while not self._stop.is_set() and (
+                    self.run_next() or run_next_crosslink(self.factory, self.settings)
+                ):
                     pass
             except Exception as exc:  # keep the worker alive; the run itself records errors
                 _log.error("worker loop error", extra={"error_type": type(exc).__name__})

@@ -28,6 +28,13 @@ SUBCOMMANDS = [
     ["credentials", "recovery-code"],
     ["credentials", "recover"],
     ["credentials", "take-over"],
+    ["crosslink", "propose"],
+    ["crosslink", "approve"],
+    ["crosslink", "withdraw"],
+    ["crosslink", "status"],
+    ["crosslink", "run"],
+    ["crosslink", "results"],
+    ["crosslink", "upload"],
 ]
 
 

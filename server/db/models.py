@@ -254,3 +254,88 @@ class SignalRow(Base):
     body: Mapped[str] = mapped_column(String(200))
     ref: Mapped[str] = mapped_column(String(32))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# -- cross-municipality linkage (issue 15) ---------------------------------------------
+
+
+class CrossLink(Base):
+    """A linkage across two or more projects (municipalities), each keeping its own secret,
+    bodies and coordinator. ``status``: ``proposed`` until every member project's
+    coordinator approved, then ``open`` (uploads and runs allowed); ``withdrawn`` once any
+    coordinator withdrew (its encodings and results are deleted then)."""
+
+    __tablename__ = "crosslinks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    schema_id: Mapped[str] = mapped_column(String(64))
+    bit_length: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    proposed_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CrossLinkMember(Base):
+    """A project taking part in a cross-link, and its coordinator's approval."""
+
+    __tablename__ = "crosslink_members"
+
+    crosslink_id: Mapped[str] = mapped_column(ForeignKey("crosslinks.id"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True, index=True)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+class CrossUpload(Base):
+    """A body's encodings under the cross-link's joint secret (records file on disk)."""
+
+    __tablename__ = "crosslink_uploads"
+    __table_args__ = (Index("ix_crosslink_uploads_link", "crosslink_id", "project_id", "body"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    crosslink_id: Mapped[str] = mapped_column(ForeignKey("crosslinks.id"))
+    project_id: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+    bit_length: Mapped[int] = mapped_column(Integer)
+    file_name: Mapped[str] = mapped_column(String(100))
+    secret_fingerprint: Mapped[str] = mapped_column(String(19))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CrossRun(Base):
+    """A run of a cross-link (queued → running → done | failed)."""
+
+    __tablename__ = "crosslink_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    crosslink_id: Mapped[str] = mapped_column(ForeignKey("crosslinks.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Per member project: {"records": n, "linked": m} (each coordinator sees only its own).
+    stats: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CrossLinkRow(Base):
+    """One record of a finished cross run that links to another member project.
+
+    ``link`` is an opaque random id shared by the records of one cross-project group, so
+    the coordinators can speak of the same child without names. Records that link to no
+    other project are never stored.
+    """
+
+    __tablename__ = "crosslink_rows"
+    __table_args__ = (Index("ix_crosslink_rows_run_project", "run_id", "project_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("crosslink_runs.id"))
+    link: Mapped[str] = mapped_column(String(32))
+    project_id: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(String(200))
+    ref: Mapped[str] = mapped_column(String(32))

@@ -46,6 +46,15 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/projects/{pid}/signals"): {"body"},
     ("GET", "/api/v1/projects/{pid}/signals/status"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/signals/rows"): {"coordinator"},
+    ("POST", "/api/v1/crosslinks"): {"operator", "coordinator"},
+    ("GET", "/api/v1/crosslinks"): {"operator", "coordinator", "body"},
+    ("GET", "/api/v1/crosslinks/{xid}"): {"operator", "coordinator", "body"},
+    ("POST", "/api/v1/crosslinks/{xid}/approve"): {"coordinator"},
+    ("POST", "/api/v1/crosslinks/{xid}/withdraw"): {"coordinator"},
+    ("POST", "/api/v1/crosslinks/{xid}/uploads"): {"body"},
+    ("POST", "/api/v1/crosslinks/{xid}/runs"): {"coordinator"},
+    ("GET", "/api/v1/crosslinks/{xid}/runs/{rid}"): {"coordinator"},
+    ("GET", "/api/v1/crosslinks/{xid}/results"): {"coordinator"},
 }
 ROLES = ("operator", "coordinator", "body", "recovery")
 
@@ -77,7 +86,7 @@ def test_role_matrix(live: LiveServer) -> None:
         "body": other["credentials"]["bodies"]["school"],
         "recovery": other["credentials"]["recovery"],
     }
-    params = {"pid": pid, "rid": "0" * 32, "cid": "0" * 32}
+    params = {"pid": pid, "rid": "0" * 32, "cid": "0" * 32, "xid": "0" * 32}
     checked = 0
     for method, template in _endpoints():
         allowed = RULES[(method, template)]

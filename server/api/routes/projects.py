@@ -26,6 +26,7 @@ from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
 from server.credentials import issue
+from server.crosslink_runs import end_crosslinks_of, remove_paths
 from server.db.models import Project, Upload, utcnow
 from server.delta_run import drop_states
 from server.signals_store import delete_project_signals
@@ -177,6 +178,7 @@ def close_project(
         records = sum(u.count for u in uploads)
         files = delete_encodings(session, uploads, settings.uploads_dir)
         sealed = delete_project_signals(session, pid)
+        cross = end_crosslinks_of(session, settings, pid, principal.actor)
         project.status = "closed"
         project.closed_at = utcnow()
         audit.append(
@@ -189,6 +191,7 @@ def close_project(
     for path in files:
         path.unlink(missing_ok=True)
     drop_states(settings.uploads_dir, pid)  # the stored pairs of its runs go with them
+    remove_paths(cross)  # the project's cross-links' encodings and cancelled runs' inputs
     return {
         "project_id": pid,
         "status": "closed",
