@@ -164,8 +164,21 @@ def encode(
             "--credential", envvar="KAKEHASHI_CREDENTIAL", help="This body's credential file."
         ),
     ] = None,
+    family: Annotated[
+        Path | None,
+        typer.Option(
+            "--family",
+            help="Family map (TOML: guardian columns, 続柄, expected date): also write "
+            "*.family.json (guardian encodings, relations, date tags) and *.family.keys.csv.",
+        ),
+    ] = None,
 ) -> None:
     """Encode a department export into CLKs: writes encodings, a keys file and a report.
+
+    With --family, also writes OUT.family.json: the guardians' encodings (same pipeline and
+    secret; names never leave this machine), which child has which guardian, and keyed tags
+    of birth dates / expected dates. A map with subject = "guardian" (rows are mothers or
+    payees, e.g. 妊娠届) writes only the family file.
 
     With --signals, also writes OUT.signals.json beside the encodings: for every encoded record one
     fixed-size ciphertext of its signals, readable by the coordinator only.
@@ -190,6 +203,33 @@ def encode(
     from encoders.secret import fingerprint, read_secret
 
     secret_bytes = read_secret(secret)
+    family_job = None
+    if family is not None:
+        from encoders.family import FamilyJob, load_family_map
+
+        family_map = load_family_map(family)
+        base = (output or input_path).with_suffix("")
+        key_base = keys.with_name(keys.name.removesuffix(".keys.csv")) if keys else input_path
+        family_job = FamilyJob(
+            family_map,
+            schema=the_schema,
+            secret=secret_bytes,
+            secret_fingerprint=fingerprint(secret_bytes),
+            output=base.with_name(base.name + ".family.json"),
+            keys_output=key_base.with_name(key_base.stem + ".family.keys.csv"),
+        )
+        if family_map.subject == "guardian":
+            from encoders.encode import encode_family_file
+
+            report_csv = encode_family_file(input_path, family_job, encoding=encoding, sheet=sheet)
+            out.print(
+                f"{input_path.name}: {max(family_job.guardians_written, 0)} guardian(s), "
+                f"{family_job.pregnancies_written} pregnancy record(s)"
+            )
+            out.print(f"  family file: {family_job.output}  (upload this)")
+            out.print(f"  keys file:   {family_job.keys_output}  (keep it here; never upload it)")
+            out.print(f"  report:      {report_csv}")
+            return
     suffix = ".kkh" if fmt == "binary" else ".json"
     output = output or input_path.with_name(input_path.stem + suffix)
     keys = keys or input_path.with_name(input_path.stem + ".keys.csv")
@@ -222,6 +262,7 @@ def encode(
             max_reject_rate=max_reject_rate,
             progress=advance,
             signals=job,
+            family=family_job,
         )
     rate = report.rows_read / report.seconds if report.seconds else 0.0
     out.print(
@@ -235,6 +276,12 @@ def encode(
         out.print(
             f"  signals:   {job.output}  (upload this too; {job.with_signals} of "
             f"{job.records} records have signals; codes {', '.join(job.context.codes)})"
+        )
+    if family_job is not None:
+        out.print(
+            f"  family:    {family_job.output}  (upload this too; "
+            f"{max(family_job.guardians_written, 0)} guardians, "
+            f"{len(family_job.relations)} relations; keys in {family_job.keys_output})"
         )
     out.print(f"  report:    {report.report_csv}")
     out.print(
