@@ -578,7 +578,10 @@ def upload(
         bool, typer.Option("--no-signals", help="Send the encodings only.")
     ] = False,
 ) -> None:
-    """Upload this body's encodings, then its signals file (the keys file stays here).
+    """Upload this body's encodings, then its signals and family files (keys files stay here).
+
+    A ``*.family.json`` written by ``encode --family`` beside the encodings is sent last;
+    give a ``*.family.json`` alone to send only it (exports whose rows are guardians).
 
     A ``*.signals.json`` written by ``encode --signals`` beside the encodings is sent right
     after them (the server checks its refs against these encodings). Give a
@@ -591,14 +594,19 @@ def upload(
         raise typer.BadParameter("--mode must be replace or append")
     if encodings.name.endswith(".keys.csv"):
         raise typer.BadParameter("that is a keys file: it never leaves the body")
+    family_file: Path | None = None
     only_signals = encodings.name.endswith(".signals.json")
-    if only_signals:
+    if encodings.name.endswith(".family.json"):  # a family file alone (e.g. 妊娠届)
+        family_file, encodings_file, signals = encodings, None, None
+    elif only_signals:
         signals, encodings_file = encodings, None
     else:
         encodings_file = encodings
         beside = encodings.with_name(encodings.stem + ".signals.json")
         if signals is None and not no_signals and beside.exists():
             signals = beside
+        family_beside = encodings.with_name(encodings.stem + ".family.json")
+        family_file = family_beside if family_beside.exists() else None
         read_encodings(encodings)  # fail here, before anything is sent, if the file is broken
     if no_signals:
         signals = None
@@ -611,6 +619,13 @@ def upload(
             sent = client.upload_signals(project, signals, mode=mode)
             note = " (already uploaded; nothing new stored)" if sent.get("duplicate") else ""
             out.print(f"uploaded signals of {sent['count']} records as {sent['upload_id']}{note}")
+        if family_file is not None:
+            fam = client.upload_family(project, family_file)
+            note = " (already uploaded; nothing new stored)" if fam.get("duplicate") else ""
+            out.print(
+                f"uploaded family file ({fam['guardians']} guardians, {fam['relations']} "
+                f"relations, {fam['pregnancies']} pregnancies) as {fam['upload_id']}{note}"
+            )
 
 
 def resolve(

@@ -26,6 +26,7 @@ from server.api.routes import (
     audit_log,
     coordinator_overview,
     credentials,
+    family,
     projects,
     results,
     review_outcomes,
@@ -271,7 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # APIRoute with its full path, for the role-matrix test and metrics labels.
     for module in (
         projects, credentials, uploads, runs, results, signals, audit_log, support_audit,
-        review_outcomes, coordinator_overview,
+        review_outcomes, coordinator_overview, family,
     ):  # fmt: skip
         app.router.routes.extend(module.router.routes)
 

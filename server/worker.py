@@ -22,6 +22,7 @@ from linkage.errors import LinkageError
 from server.core import audit
 from server.core.config import Settings
 from server.db.models import LinkEvent, Project, ReviewOutcome, Run, TokenRow, Upload, utcnow
+from server.family_run import delete_family_before, run_family
 from server.signals_store import delete_signals_before
 from server.storage import (
     collect_snapshots,
@@ -118,6 +119,14 @@ class Worker:
                     session,
                     actor="system",
                     action="signals.deleted.retention",
+                    project_id=pid,
+                    detail={"uploads": n, "retention_days": self.settings.retention_days},
+                )
+            for pid, n in delete_family_before(session, cutoff).items():
+                audit.append(
+                    session,
+                    actor="system",
+                    action="family.deleted.retention",
                     project_id=pid,
                     detail={"uploads": n, "retention_days": self.settings.retention_days},
                 )
@@ -343,6 +352,10 @@ class Worker:
                         )
                     ],
                 )
+        # Guardians, households, pregnancy → child (issue 16); tokens only, before "done".
+        family = run_family(self.factory, rid, pid, owners, update.record_tokens, threshold)
+        if family:
+            stats["family"] = family
         with self.factory() as session, session.begin():
             run = session.get(Run, rid)
             if run is None or run.cancel_requested:

@@ -45,6 +45,8 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/projects/{pid}/signals"): {"body"},
     ("GET", "/api/v1/projects/{pid}/signals/status"): {"coordinator"},
     ("GET", "/api/v1/projects/{pid}/signals/rows"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/family"): {"body"},
+    ("GET", "/api/v1/projects/{pid}/results/family"): {"coordinator"},
 }
 ROLES = ("operator", "coordinator", "body", "recovery")
 

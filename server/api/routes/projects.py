@@ -27,6 +27,7 @@ from server.core.problems import Problem
 from server.core.security import new_id
 from server.credentials import issue
 from server.db.models import Project, Upload, utcnow
+from server.family_run import delete_project_family
 from server.signals_store import delete_project_signals
 from server.worker import delete_encodings
 
@@ -176,6 +177,7 @@ def close_project(
         records = sum(u.count for u in uploads)
         files = delete_encodings(session, uploads, settings.uploads_dir)
         sealed = delete_project_signals(session, pid)
+        family = delete_project_family(session, pid)
         project.status = "closed"
         project.closed_at = utcnow()
         audit.append(
@@ -183,7 +185,12 @@ def close_project(
             actor=principal.actor,
             action="encodings.deleted.close",
             project_id=pid,
-            detail={"uploads": len(uploads), "records": records, "signal_rows": sealed},
+            detail={
+                "uploads": len(uploads),
+                "records": records,
+                "signal_rows": sealed,
+                "family_uploads": family,
+            },
         )
     for path in files:
         path.unlink(missing_ok=True)
