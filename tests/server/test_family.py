@@ -189,3 +189,36 @@ def test_bad_family_upload_stores_nothing(live: LiveServer, scenario: dict) -> N
         audit = c.get(f"/api/v1/projects/{pid}/audit").json()
     stored = [e for e in audit["entries"] if e["action"] == "family.stored"]
     assert len(stored) == 2  # jumin's and boshi's only
+
+
+def test_close_deletes_family_files(live: LiveServer, scenario: dict) -> None:
+    from sqlalchemy import func, select
+
+    from server.db.models import FamilyRow, FamilyUpload
+    from server.db.session import make_engine, make_sessionmaker
+
+    pid, coord = scenario["pid"], scenario["creds"]["coordinator"]
+    engine = make_engine(live.settings.resolved_database_url)
+    factory = make_sessionmaker(engine)
+
+    def stored() -> tuple[int, int]:
+        with factory() as session:
+            uploads = session.execute(
+                select(func.count()).select_from(FamilyUpload).where(FamilyUpload.project_id == pid)
+            ).scalar_one()
+            rows = session.execute(
+                select(func.count()).select_from(FamilyRow).where(FamilyRow.project_id == pid)
+            ).scalar_one()
+        return uploads, rows
+
+    try:
+        uploads, rows = stored()
+        assert uploads == 2 and rows > 0
+        with live.client(coord) as c:
+            assert c.post(f"/api/v1/projects/{pid}/close").status_code == 200
+            audit = c.get(f"/api/v1/projects/{pid}/audit").json()["entries"]
+        assert stored() == (0, 0)
+        closed = [e for e in audit if e["action"] == "encodings.deleted.close"]
+        assert closed[-1]["detail"]["family_uploads"] == 2
+    finally:
+        engine.dispose()
