@@ -97,11 +97,14 @@ def family(
         list[str] | None, typer.Option(help="clean, normal or dirty (repeatable).")
     ] = None,
     twins: Annotated[float, typer.Option(help="Share of households with twins.")] = 0.02,
+    birth_tags: Annotated[
+        str, typer.Option(help="Children's birth tags from 'jumin' only or from 'all' bodies.")
+    ] = "jumin",
     out: OutOpt = None,
 ) -> None:
     """Families: pregnancy → child, child → household and payee → child links."""
     folder = _folder(out)
-    argv = ["--children", str(children), "--twins", str(twins)]
+    argv = ["--children", str(children), "--twins", str(twins), "--birth-tags", birth_tags]
     argv += [a for s in (seed or [0]) for a in ("--seed", str(s))]
     argv += [a for lv in (error_level or ["normal"]) for a in ("--error-level", lv)]
     _run("benchmarks.family", [*argv, "--out", str(folder / "family.json")])
