@@ -138,6 +138,49 @@ def window_offsets(
     return out
 
 
+NOTIFIED_MAX_DAYS = 36 * 7
+"""An expected date is plausible when it lies 0 to 36 weeks after the 妊娠届's
+notification date (gestational age 4 to 40 weeks when notified; most are notified
+before 11 weeks, some late)."""
+FROM_NOTIFIED_DAYS = 39 * 7
+"""A birth comes at most 39 weeks after notification (notified at 4 weeks at the
+earliest, born by 43 + 0)."""
+
+
+def pregnancy_window(
+    key: bytes,
+    expected: datetime.date | None,
+    notified: datetime.date | None = None,
+    *,
+    before_days: int = BEFORE_DAYS,
+    after_days: int = AFTER_DAYS,
+) -> dict[bytes, int]:
+    """The window of one 妊娠届, guarding against a mistyped or missing expected date.
+
+    With a plausible ``expected`` date (0 to :data:`NOTIFIED_MAX_DAYS` after
+    ``notified``, or no ``notified`` date), the :func:`window_offsets` of ``expected``.
+    Otherwise — the expected date is missing, or implausible and so most likely mistyped
+    (a year or month digit wrong, day and month swapped) — the window also holds every
+    week from ``notified`` to ``notified + FROM_NOTIFIED_DAYS``, offsets counted from
+    ``notified + 30 weeks`` (the usual expected date). The wider window is only used for
+    these records, so it cannot take a sibling of a well-recorded pregnancy; a sibling
+    is at least a pregnancy away from the notification of this one. Empty when both
+    dates are missing.
+    """
+    out: dict[bytes, int] = {}
+    if expected is not None:
+        out = window_offsets(key, expected, before_days=before_days, after_days=after_days)
+        if notified is None or 0 <= (expected - notified).days <= NOTIFIED_MAX_DAYS:
+            return out
+    if notified is None:
+        return out
+    centre = notified + datetime.timedelta(weeks=30)
+    wide = window_offsets(key, centre, before_days=30 * 7, after_days=FROM_NOTIFIED_DAYS - 30 * 7)
+    for tag, offset in wide.items():
+        out.setdefault(tag, offset)
+    return out
+
+
 def _int_array(name: str, values: np.ndarray) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):

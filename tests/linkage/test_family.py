@@ -17,6 +17,7 @@ from linkage.family import (
     derive_tag_key,
     households,
     match_pregnancies,
+    pregnancy_window,
     window_offsets,
     window_tags,
 )
@@ -206,3 +207,26 @@ def test_match_bad_input() -> None:
         np.zeros(0, np.int64), [], np.zeros(0, np.int64), np.zeros(0, np.int64), []
     )
     assert empty.preg_index.size == 0 and empty.open.size == 0
+
+
+def test_pregnancy_window_falls_back_to_notification_date() -> None:
+    notified = EDD - dt.timedelta(weeks=30)
+    plain = window_offsets(KEY, EDD)
+    assert pregnancy_window(KEY, EDD, notified) == plain
+    assert pregnancy_window(KEY, EDD) == plain
+    # a mistyped year: the expected date is a year off, the birth is still found
+    typo = EDD.replace(year=EDD.year + 1)
+    wide = pregnancy_window(KEY, typo, notified)
+    born = EDD - dt.timedelta(days=3)
+    assert date_tag(KEY, born) not in window_offsets(KEY, typo)
+    assert date_tag(KEY, born) in wide
+    assert set(window_offsets(KEY, typo)) <= set(wide)
+    # nothing before the notification week, nothing beyond 39 weeks after it
+    assert date_tag(KEY, notified - dt.timedelta(days=7)) not in pregnancy_window(
+        KEY, None, notified
+    )
+    assert date_tag(KEY, notified + dt.timedelta(weeks=39)) in pregnancy_window(KEY, None, notified)
+    assert date_tag(KEY, notified + dt.timedelta(weeks=41)) not in pregnancy_window(
+        KEY, None, notified
+    )
+    assert pregnancy_window(KEY, None, None) == {}
