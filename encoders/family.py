@@ -26,6 +26,7 @@ guardian's identifiers and, for pregnancy records, the expected date of birth::
     [pregnancy]
     guardian = "mother"
     expected_date = "出産予定日"
+    notified_date = "届出日"           # optional: guards against a mistyped expected date
 
 Guardians are encoded with the children's pipeline (same schema, secret, normalisation
 and hardening): their names never leave the body. Rows of the same guardian give the
@@ -55,7 +56,7 @@ from encoders.normalise.issues import NormalisationError
 from encoders.pipeline import RowIssue, iter_encoded_chunks, normalise_chunk
 from encoders.readers import Table, header_key, open_table
 from linkage.container import new_refs
-from linkage.family import date_tag, derive_tag_key, window_offsets
+from linkage.family import date_tag, derive_tag_key, pregnancy_window
 from linkage.family_format import ROLES, family_document
 from linkage.schema import LinkageSchema
 
@@ -84,6 +85,7 @@ class FamilyMap:
     record_id: str | None = None
     pregnancy_guardian: str | None = None
     expected_date: str | None = None
+    notified_date: str | None = None
 
 
 def _fail(name: str, message: str) -> InputError:
@@ -161,18 +163,30 @@ def load_family_map(path: str | Path) -> FamilyMap:
             )
         )
     pregnancy = data.get("pregnancy")
-    preg_guardian = expected = None
+    preg_guardian = expected = notified = None
     if pregnancy is not None:
         if subject != "guardian":
             raise _fail(name, '[pregnancy] needs subject = "guardian" (rows are pregnancies)')
-        if not isinstance(pregnancy, dict) or set(pregnancy) - {"guardian", "expected_date"}:
-            raise _fail(name, '[pregnancy] takes guardian = "LABEL" and expected_date = "見出し"')
+        allowed = {"guardian", "expected_date", "notified_date"}
+        if not isinstance(pregnancy, dict) or set(pregnancy) - allowed:
+            raise _fail(
+                name,
+                '[pregnancy] takes guardian = "LABEL", expected_date = "見出し" and '
+                'notified_date = "見出し" (届出日, optional)',
+            )
         preg_guardian, expected = pregnancy.get("guardian"), pregnancy.get("expected_date")
+        notified = pregnancy.get("notified_date")
+        if notified is not None and (not isinstance(notified, str) or not notified.strip()):
+            raise _fail(name, '[pregnancy] notified_date = "届出日" must name a column')
         if preg_guardian not in {g.label for g in groups}:
             raise _fail(name, "[pregnancy] guardian must be the label of a [guardians.*] table")
         if not isinstance(expected, str) or not expected.strip():
             raise _fail(name, '[pregnancy] expected_date = "出産予定日" is required')
-    return FamilyMap(subject, tuple(groups), record_id, preg_guardian, expected)
+    return FamilyMap(subject, tuple(groups), record_id, preg_guardian, expected, notified)
+
+
+def _day(ymd: str) -> date:
+    return date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
 
 
 class _GroupColumns:
@@ -220,7 +234,7 @@ class FamilyJob:
         self._tag_key = derive_tag_key(secret)
         self._guardians_of: dict[int, list[tuple[str, str]]] = {}  # row → [(g ref, role)]
         self._birth: dict[int, bytes] = {}
-        self._pregnancies: list[tuple[int, str, str, list[bytes], int]] = []
+        self._pregnancies: list[tuple[int, str, str, dict[bytes, int]]] = []
         self._clk_of: dict[str, bytes] = {}
         self._keys: list[tuple[str, str]] = []
         self.relations: list[tuple[str, str, str]] = []
@@ -279,7 +293,8 @@ class FamilyJob:
         cells_of: list[list[str]] = []
         owners: list[_Guardian] = []
         header_of_key: dict[tuple[str, str], str] = {}
-        expected_of: dict[int, date] = {}
+        notified_col = column(fmap.notified_date) if fmap.notified_date else None
+        expected_of: dict[int, tuple[date | None, date | None]] = {}
         for number, cells in table:
             record_id = cells[rid_col].strip() if rid_col is not None else str(number)
             for g, index, rel_col in groups:
@@ -305,24 +320,31 @@ class FamilyJob:
                 cells_of.append([values.get(k, "") for k in INPUT_KEYS] + [record_id])
                 owners.append(_Guardian(number, g.label, role, f"{record_id}:{g.label}"))
             if expected_col is not None:
-                text = cells[expected_col].strip()
-                try:
-                    ymd = normalise_date(text, today=_FAR_FUTURE, column="expected_date")
-                    if not ymd:
-                        raise NormalisationError("expected_date", "expected date is empty")
-                    expected_of[number] = date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
-                except NormalisationError as exc:
+                dates: list[date | None] = []
+                for col, key in ((expected_col, "expected_date"), (notified_col, "notified")):
+                    ymd = ""
+                    if col is not None:
+                        try:
+                            ymd = normalise_date(cells[col], today=_FAR_FUTURE, column=key)
+                        except NormalisationError as exc:
+                            issues.append(RowIssue(number, table.headers[col], "error", exc.reason))
+                    dates.append(_day(ymd) if ymd else None)
+                if dates[0] is None and dates[1] is None:
                     issues.append(
-                        RowIssue(number, table.headers[expected_col], "error", exc.reason)
-                    )
+                        RowIssue(
+                            number, table.headers[expected_col], "error",
+                            "expected date is empty (and no notification date)",
+                        )
+                    )  # fmt: skip
+                else:
+                    expected_of[number] = (dates[0], dates[1])
             if fmap.subject == "child" and child_dob is not None:
                 try:
                     ymd = normalise_date(cells[child_dob], today=self.today)
                 except NormalisationError:
                     ymd = ""  # the children's pipeline reports and rejects the row
                 if ymd:
-                    day = date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
-                    self._birth[number] = date_tag(self._tag_key, day)
+                    self._birth[number] = date_tag(self._tag_key, _day(ymd))
         # The same guardian on several rows (siblings' mother) is one guardian: rows are
         # grouped by their normalised values (CLKs cannot be compared: hardening may add
         # random bits), then each distinct guardian is encoded once by the children's
@@ -344,28 +366,25 @@ class FamilyJob:
                     identity = tuple(norm.values[f][at] for f in fields)
                     same_as[at] = first_of.setdefault(identity, at)
         ref_at: dict[int, str] = {}  # position in owners → guardian ref
-        if not issues:
-            firsts = sorted(set(same_as.values()))
-            for chunk in iter_encoded_chunks(
-                ((at, cells_of[at]) for at in firsts), self.schema, self.secret,
-                workers=1, today=self.today, make_columns=_GroupColumns(),
-            ):  # fmt: skip
-                for at, clk in zip(chunk.rows.tolist(), chunk.clks, strict=True):
-                    ref = ref_at[at] = new_refs(1)[0]
-                    self._clk_of[ref] = clk.tobytes()
-                    self._keys.append((ref, owners[at].record_id))
-            for at, first in same_as.items():
-                ref_at[at] = ref_at[first]
-                self._guardians_of.setdefault(owners[at].row, []).append(
-                    (ref_at[at], owners[at].role)
-                )
+        firsts = sorted(set(same_as.values()))
+        for chunk in iter_encoded_chunks(
+            ((at, cells_of[at]) for at in firsts), self.schema, self.secret,
+            workers=1, today=self.today, make_columns=_GroupColumns(),
+        ):  # fmt: skip
+            for at, clk in zip(chunk.rows.tolist(), chunk.clks, strict=True):
+                ref = ref_at[at] = new_refs(1)[0]
+                self._clk_of[ref] = clk.tobytes()
+                self._keys.append((ref, owners[at].record_id))
+        for at, first in same_as.items():
+            ref_at[at] = ref_at[first]
+            self._guardians_of.setdefault(owners[at].row, []).append((ref_at[at], owners[at].role))
         mother_at = {
             o.row: ref_at[i]
             for i, o in enumerate(owners)
             if o.label == fmap.pregnancy_guardian and i in ref_at
         }
         record_of = {o.row: o.record_id.rsplit(":", 1)[0] for o in owners}
-        for number, expected in expected_of.items():
+        for number, (expected, notified) in expected_of.items():
             mother = mother_at.get(number)
             if mother is None:
                 if not any(i.row == number for i in issues):
@@ -376,9 +395,8 @@ class FamilyJob:
                         )
                     )  # fmt: skip
                 continue
-            offsets = window_offsets(self._tag_key, expected)
-            tags = list(offsets)
-            self._pregnancies.append((number, mother, record_of[number], tags, offsets[tags[0]]))
+            window = pregnancy_window(self._tag_key, expected, notified)
+            self._pregnancies.append((number, mother, record_of[number], window))
         return issues
 
     # -- pass 2 (subject "child"): the children's refs --------------------------------------
@@ -401,10 +419,8 @@ class FamilyJob:
         guardians = [(ref, clk) for ref, clk in self._clk_of.items() if ref in used]
         pregnancy_refs = new_refs(len(self._pregnancies))
         pregnancies = [
-            (ref, mother, tags, first)
-            for ref, (_, mother, _, tags, first) in zip(
-                pregnancy_refs, self._pregnancies, strict=True
-            )
+            (ref, mother, window)
+            for ref, (_, mother, _, window) in zip(pregnancy_refs, self._pregnancies, strict=True)
         ]
         doc = family_document(
             schema_id=self.schema.schema_id,
@@ -421,9 +437,7 @@ class FamilyJob:
             keys.write((ref, rid) for ref, rid in self._keys if ref in used)
             keys.write(
                 (ref, record_id)
-                for ref, (_, _, record_id, _, _) in zip(
-                    pregnancy_refs, self._pregnancies, strict=True
-                )
+                for ref, (_, _, record_id, _) in zip(pregnancy_refs, self._pregnancies, strict=True)
             )
             self.output.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.output.name}.", dir=self.output.parent)

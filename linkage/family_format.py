@@ -8,14 +8,14 @@ uploaded to ``POST /projects/{pid}/family``. It holds no plaintext identifier::
      "guardians":   [[guardian_ref, base64 CLK], ...],
      "relations":   [[child_ref, guardian_ref, "mother" | "father" | "other"], ...],
      "births":      [[child_ref, base64 date tag], ...],
-     "pregnancies": [[pregnancy_ref, guardian_ref, [base64 window tag, ...], first], ...]}
+     "pregnancies": [[pregnancy_ref, guardian_ref, [[base64 window tag, offset], ...]], ...]}
 
 Guardian CLKs are made with the children's schema, secret and hardening; a guardian ref
 is body-local and random (one per distinct guardian CLK of the export). A date tag is a
 keyed 16-byte tag of one day (``linkage.family.date_tag``); a pregnancy carries the tags
-of every week of its expected-date window, in order, and ``first``, the offset in weeks
-of the first tag from the expected date's week (so the server can prefer the closer of two
-pregnancies of one mother, ``linkage.family.window_offsets``).
+of every week of its window (``linkage.family.pregnancy_window``), each with its offset
+in weeks from the expected week (so the server can prefer the closer of two pregnancies
+of one mother).
 :func:`parse_family_document` checks a decoded document completely and raises
 :class:`FamilyFormatError` naming the section and row.
 """
@@ -49,7 +49,7 @@ class FamilyDocument:
         guardians: ``(guardian_ref, CLK bytes)``.
         relations: ``(child_ref, guardian_ref, role)``; every guardian ref is in guardians.
         births: ``(child_ref, tag)``, at most one per child ref.
-        pregnancies: ``(pregnancy_ref, guardian_ref, tags, first)``.
+        pregnancies: ``(pregnancy_ref, guardian_ref, {tag: week offset})``.
     """
 
     schema_id: str
@@ -58,7 +58,7 @@ class FamilyDocument:
     guardians: list[tuple[str, bytes]]
     relations: list[tuple[str, str, str]]
     births: list[tuple[str, bytes]]
-    pregnancies: list[tuple[str, str, list[bytes], int]]
+    pregnancies: list[tuple[str, str, dict[bytes, int]]]
 
     @property
     def child_refs(self) -> set[str]:
@@ -151,20 +151,26 @@ def parse_family_document(doc: object) -> FamilyDocument:
         births.append((_ref(child, where), _b64(tag, TAG_BYTES, where)))
     if len({c for c, _ in births}) != len(births):
         raise FamilyFormatError("births: a child ref appears more than once")
-    pregnancies: list[tuple[str, str, list[bytes], int]] = []
-    for number, (preg, guardian, tags, first) in enumerate(_rows(doc, "pregnancies", 4), 1):
+    pregnancies: list[tuple[str, str, dict[bytes, int]]] = []
+    for number, (preg, guardian, window) in enumerate(_rows(doc, "pregnancies", 3), 1):
         where = f"pregnancies row {number}"
         _ref(preg, where)
         if _ref(guardian, where) not in known:
             raise FamilyFormatError(f"{where}: guardian ref is not in 'guardians'")
-        if not isinstance(tags, list) or not 1 <= len(tags) <= MAX_WINDOW_TAGS:
+        if not isinstance(window, list) or not 1 <= len(window) <= MAX_WINDOW_TAGS:
             raise FamilyFormatError(f"{where}: expected 1 to {MAX_WINDOW_TAGS} window tags")
-        if not isinstance(first, int) or isinstance(first, bool) or not -200 < first <= 0:
-            raise FamilyFormatError(f"{where}: the first tag's offset must be a week offset <= 0")
-        window = [_b64(t, TAG_BYTES, where) for t in tags]
-        if len(set(window)) != len(window):
-            raise FamilyFormatError(f"{where}: a window tag appears more than once")
-        pregnancies.append((preg, guardian, window, first))
+        offsets: dict[bytes, int] = {}
+        for item in window:
+            if not isinstance(item, list) or len(item) != 2:
+                raise FamilyFormatError(f"{where}: a window item is [base64 tag, week offset]")
+            tag, offset = item
+            if not isinstance(offset, int) or isinstance(offset, bool) or abs(offset) > 200:
+                raise FamilyFormatError(f"{where}: a week offset is a whole number of weeks")
+            raw = _b64(tag, TAG_BYTES, where)
+            if raw in offsets:
+                raise FamilyFormatError(f"{where}: a window tag appears more than once")
+            offsets[raw] = offset
+        pregnancies.append((preg, guardian, offsets))
     if len({p[0] for p in pregnancies}) != len(pregnancies):
         raise FamilyFormatError("pregnancies: a pregnancy ref appears more than once")
     refs = [r for r, _ in guardians] + [p[0] for p in pregnancies]
@@ -183,7 +189,7 @@ def family_document(
     guardians: list[tuple[str, bytes]],
     relations: list[tuple[str, str, str]],
     births: list[tuple[str, bytes]],
-    pregnancies: list[tuple[str, str, list[bytes], int]],
+    pregnancies: list[tuple[str, str, dict[bytes, int]]],
 ) -> dict[str, Any]:
     """The JSON-ready family file (the inverse of :func:`parse_family_document`)."""
 
@@ -198,5 +204,7 @@ def family_document(
         "guardians": [[r, b64(c)] for r, c in guardians],
         "relations": [list(r) for r in relations],
         "births": [[c, b64(t)] for c, t in births],
-        "pregnancies": [[p, g, [b64(t) for t in tags], f] for p, g, tags, f in pregnancies],
+        "pregnancies": [
+            [p, g, [[b64(t), o] for t, o in window.items()]] for p, g, window in pregnancies
+        ],
     }

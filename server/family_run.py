@@ -54,8 +54,15 @@ def store_family_rows(
     ]
     rows += [{**base, "kind": "birth", "ref": c, "data": tag} for c, tag in doc.births]
     rows += [
-        {**base, "kind": "pregnancy", "ref": p, "other": g, "data": b"".join(t), "first": f}
-        for p, g, t, f in doc.pregnancies
+        {
+            **base,
+            "kind": "pregnancy",
+            "ref": p,
+            "other": g,
+            "data": b"".join(w),
+            "offsets": list(w.values()),
+        }
+        for p, g, w in doc.pregnancies
     ]
     for start in range(0, len(rows), _BATCH):
         session.execute(insert(FamilyRow), rows[start : start + _BATCH])
@@ -158,7 +165,7 @@ def run_family(
             session.execute(
                 select(
                     FamilyRow.body, FamilyRow.kind, FamilyRow.ref, FamilyRow.other,
-                    FamilyRow.data, FamilyRow.first,
+                    FamilyRow.data, FamilyRow.offsets,
                 ).where(FamilyRow.project_id == pid)
             ).all()
         )  # fmt: skip
@@ -189,7 +196,7 @@ def run_family(
     births: dict[int, set[bytes]] = defaultdict(set)
     relations: list[tuple[int, int]] = []
     pregnancies: list[tuple[str, str, int, dict[bytes, int]]] = []
-    for body, kind, ref, other, data, first in rows:
+    for body, kind, ref, other, data, offsets in rows:
         if kind == "birth":
             token = token_of.get((body, ref))
             if token is not None and data is not None:
@@ -203,7 +210,7 @@ def run_family(
             guardian = group_of_guardian.get((body, other or ""))
             if guardian is not None and data is not None:
                 tags = [data[i : i + TAG_BYTES] for i in range(0, len(data), TAG_BYTES)]
-                window = {t: (first or 0) + i for i, t in enumerate(tags)}
+                window = dict(zip(tags, offsets or [0] * len(tags), strict=True))
                 pregnancies.append((body, ref, guardian, window))
     relations = sorted(set(relations))
 

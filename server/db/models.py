@@ -280,7 +280,7 @@ class FamilyRow(Base):
     * ``relation``: ``ref`` a child ref, ``other`` the guardian ref, ``role``;
     * ``birth``: ``ref`` a child ref, ``data`` its birth-date tag;
     * ``pregnancy``: ``ref`` a pregnancy ref, ``other`` the mother's guardian ref,
-      ``data`` the window tags concatenated, ``first`` the first tag's week offset.
+      ``data`` the window tags concatenated, ``offsets`` their week offsets.
     """
 
     __tablename__ = "family_rows"
@@ -298,7 +298,7 @@ class FamilyRow(Base):
     other: Mapped[str | None] = mapped_column(String(32), nullable=True)
     role: Mapped[str | None] = mapped_column(String(8), nullable=True)
     data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    first: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    offsets: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
 
 
 class FamilyLink(Base):

@@ -132,7 +132,7 @@ def test_pregnancy_records(tmp_path: Path, secret: tuple[Path, bytes]) -> None:
     assert len(doc.guardians) == 2 and len(doc.pregnancies) == 2 and not doc.relations
     key = derive_tag_key(secret[1])
     keys = dict(csv.reader((tmp_path / "ninpu.family.keys.csv").open(encoding="utf-8")))
-    windows = {keys[p]: set(tags) for p, _, tags, _ in doc.pregnancies}
+    windows = {keys[p]: set(window) for p, _, window in doc.pregnancies}
     assert date_tag(key, datetime.date(2024, 5, 1)) in windows["P1"]  # born 9 days early
     assert date_tag(key, datetime.date(2024, 5, 1)) not in windows["P2"]
     # The mother's CLK is (up to the hardening's random bits) the one the 住民記録 body
@@ -141,7 +141,7 @@ def test_pregnancy_records(tmp_path: Path, secret: tuple[Path, bytes]) -> None:
     fam = _write(tmp_path, "family.toml", FAMILY_MAP)
     assert run(["encode", str(jumin), "--secret", str(secret[0]), "--family", str(fam)]) == 0
     other = parse_family_document(json.loads((tmp_path / "jumin.family.json").read_text()))
-    mother_p1 = next(g for p, g, _, _ in doc.pregnancies if keys[p] == "P1")
+    mother_p1 = next(g for p, g, _ in doc.pregnancies if keys[p] == "P1")
     clk = dict(doc.guardians)[mother_p1]
     assert max(_dice(clk, c) for _, c in other.guardians) > 0.9
 
@@ -184,3 +184,32 @@ def test_family_map_errors_name_the_table(tmp_path: Path, secret: tuple[Path, by
     bad.write_text('[guardians.mother]\nfull_name = "母"\n', encoding="utf-8")
     with pytest.raises(InputError, match="date_of_birth"):
         load_family_map(bad)
+
+
+def test_notification_date_covers_a_missing_expected_date(
+    tmp_path: Path, secret: tuple[Path, bytes]
+) -> None:
+    export = _write(
+        tmp_path,
+        "ninpu.csv",
+        "妊娠届番号,氏名,生年月日,出産予定日,届出日\n"
+        "P1,佐藤　美咲,1992-03-04,,2023-10-01\n"  # no expected date: the 届出日 window
+        "P2,田中　愛,1995-06-07,,\n",  # neither: a row error
+    )
+    fmap = _write(
+        tmp_path,
+        "preg.toml",
+        PREGNANCY_MAP.replace("full_kana", "# full_kana")
+        .replace("address", "# address")
+        .replace(
+            'expected_date = "出産予定日"', 'expected_date = "出産予定日"\nnotified_date = "届出日"'
+        ),
+    )
+    assert run(["encode", str(export), "--secret", str(secret[0]), "--family", str(fmap)]) != 0
+    report = (tmp_path / "ninpu.family.json.report.csv").read_text(encoding="utf-8-sig")
+    assert report.splitlines()[1].startswith("3,出産予定日,error,expected date is empty")
+    export.write_text("\n".join(export.read_text().splitlines()[:2]) + "\n", encoding="utf-8")
+    assert run(["encode", str(export), "--secret", str(secret[0]), "--family", str(fmap)]) == 0
+    doc = parse_family_document(json.loads((tmp_path / "ninpu.family.json").read_text()))
+    ((_, _, window),) = doc.pregnancies
+    assert date_tag(derive_tag_key(secret[1]), datetime.date(2024, 5, 1)) in window

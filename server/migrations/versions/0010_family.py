@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("other", sa.String(32), nullable=True),
         sa.Column("role", sa.String(8), nullable=True),
         sa.Column("data", sa.LargeBinary(), nullable=True),
-        sa.Column("first", sa.Integer(), nullable=True),
+        sa.Column("offsets", sa.JSON(), nullable=True),
     )
     op.create_index("ix_family_rows_upload", "family_rows", ["upload_id"])
     op.create_index("ix_family_rows_project_kind", "family_rows", ["project_id", "kind"])
