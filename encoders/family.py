@@ -7,8 +7,9 @@ guardian's identifiers and, for pregnancy records, the expected date of birth::
     [guardians.mother]                 # role: mother, father or other
     full_name = "母_氏名"               # the same keys as [columns]: full_name or
     full_kana = "母_氏名_フリガナ"       # surname + given_name, full_kana, date_of_birth,
-    date_of_birth = "母_生年月日"       # address, former_surname (旧氏), alias, ...
+    date_of_birth = "母_生年月日"       # address, former_surname (旧氏), alias, sex ...
     address = "住所"
+    record_id = "母_宛名番号"           # optional: the guardian's own id (one per person)
 
     [guardians.guardian2]
     role = "other"                     # a label that is not a role needs role = ...
@@ -30,10 +31,11 @@ guardian's identifiers and, for pregnancy records, the expected date of birth::
 
 Guardians are encoded with the children's pipeline (same schema, secret, normalisation
 and hardening): their names never leave the body. Rows of the same guardian give the
-same CLK and so one guardian ref. For children (subject "child", the default) the file
-also carries each child's birth-date tag; for pregnancies, the tags of the expected
-date's window (``linkage.family``). A bad value is a row-level error (file, row, column)
-in the validation report and nothing is written.
+same guardian ref (same own ``record_id``, or else the same normalised identifiers).
+Without a sex column, a mother is encoded as female and a father as male. For children
+(subject "child", the default) the file also carries each child's birth-date tag; for
+pregnancies, the tags of the expected date's window (``linkage.family``). A bad value is
+a row-level error (file, row, column) in the validation report and nothing is written.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ from linkage.family_format import ROLES, family_document
 from linkage.schema import LinkageSchema
 
 _FAR_FUTURE = date(9999, 12, 31)  # an expected date of birth lies ahead
-_GROUP_EXTRA = {"role", "relationship", "relationship_values"}
+_GROUP_EXTRA = {"role", "relationship", "relationship_values", "record_id"}
+_IMPLIED_SEX = {"mother": "女", "father": "男"}  # when the export has no sex column
 _NAME_KEYS = ("full_name", "surname", "given_name")
 
 
@@ -139,7 +142,7 @@ def load_family_map(path: str | Path) -> FamilyMap:
             role = None
         elif role is None:
             raise _fail(name, f'{where}: say role = "mother", "father" or "other"')
-        columns = {k: v for k, v in entry.items() if k in INPUT_KEYS}
+        columns = {k: v for k, v in entry.items() if k in (*INPUT_KEYS, "record_id")}
         for key, header in columns.items():
             if not isinstance(header, str) or not header.strip():
                 raise _fail(name, f"{where}: {key} must name a column, as text")
@@ -202,7 +205,8 @@ class _Guardian:
     row: int
     label: str
     role: str
-    record_id: str
+    record_id: str  # for the family keys file: the guardian's own id, or "<row id>:<label>"
+    own_id: str = ""  # the guardian's own record id in the export (same person, same id)
 
 
 class FamilyJob:
@@ -299,7 +303,7 @@ class FamilyJob:
             record_id = cells[rid_col].strip() if rid_col is not None else str(number)
             for g, index, rel_col in groups:
                 values = {k: cells[i].strip() for k, i in index.items()}
-                if not any(v for k, v in values.items() if k != "address"):
+                if not any(v for k, v in values.items() if k not in ("address", "record_id")):
                     continue  # no such guardian on this row (a shared 住所 alone is not one)
                 role = g.role
                 if rel_col is not None:
@@ -317,8 +321,13 @@ class FamilyJob:
                 assert role is not None
                 for k, i in index.items():
                     header_of_key[(g.label, k)] = table.headers[i]
+                if "sex" not in index and role in _IMPLIED_SEX:
+                    values["sex"] = _IMPLIED_SEX[role]
+                own_id = values.get("record_id", "")
                 cells_of.append([values.get(k, "") for k in INPUT_KEYS] + [record_id])
-                owners.append(_Guardian(number, g.label, role, f"{record_id}:{g.label}"))
+                owners.append(
+                    _Guardian(number, g.label, role, own_id or f"{record_id}:{g.label}", own_id)
+                )
             if expected_col is not None:
                 dates: list[date | None] = []
                 for col, key in ((expected_col, "expected_date"), (notified_col, "notified")):
@@ -363,7 +372,8 @@ class FamilyJob:
             first_of: dict[tuple[str, ...], int] = {}
             for at in range(n):
                 if at not in norm.rejected:
-                    identity = tuple(norm.values[f][at] for f in fields)
+                    own = owners[at].own_id
+                    identity = ("id", own) if own else tuple(norm.values[f][at] for f in fields)
                     same_as[at] = first_of.setdefault(identity, at)
         ref_at: dict[int, str] = {}  # position in owners → guardian ref
         firsts = sorted(set(same_as.values()))
@@ -383,7 +393,9 @@ class FamilyJob:
             for i, o in enumerate(owners)
             if o.label == fmap.pregnancy_guardian and i in ref_at
         }
-        record_of = {o.row: o.record_id.rsplit(":", 1)[0] for o in owners}
+        record_of: dict[int, str] = {}
+        for o, cells_row in zip(owners, cells_of, strict=True):
+            record_of.setdefault(o.row, cells_row[-1])
         for number, (expected, notified) in expected_of.items():
             mother = mother_at.get(number)
             if mother is None:

@@ -6,8 +6,9 @@ one; it goes on project close and after the retention period like encodings.
 
 After a run has linked the children (``server.worker``), :func:`run_family`:
 
-1. links the guardians' CLKs across bodies with ``linkage.engine.link`` (same threshold,
-   at most one guardian per body in a group);
+1. links the guardians' CLKs across and within bodies with ``linkage.engine.link``
+   (same threshold; within-body deduplication on, since one guardian may be several
+   records of a body);
 2. puts every relation (child ref → guardian ref) on a child token and a guardian group,
    and matches pregnancies to children (``linkage.family.match_pregnancies``: the same
    mother's group, a birth tag inside the pregnancy's window); a multiple birth gives one
@@ -126,16 +127,18 @@ def _guardian_groups(
 ) -> tuple[dict[tuple[str, str], int], int]:
     """Group id of each (body, guardian ref): guardians linked across bodies."""
     bodies = sorted(guardians)
-    if not bodies:
-        return {}, 0
-    if len(bodies) == 1:
-        refs = [r for r, _ in guardians[bodies[0]]]
-        return {(bodies[0], r): i for i, r in enumerate(refs)}, len(refs)
+    total = sum(len(v) for v in guardians.values())
+    if total < 2:
+        return {(b, r): 0 for b in bodies for r, _ in guardians[b]}, total
     from linkage.engine import link  # numba: imported only when a run needs it
 
-    datasets = [np.frombuffer(b"".join(c for _, c in guardians[b]), np.uint8) for b in bodies]
-    datasets = [d.reshape(len(guardians[b]), -1) for d, b in zip(datasets, bodies, strict=True)]
-    result = link(datasets, threshold=threshold)
+    datasets = [
+        np.frombuffer(b"".join(c for _, c in guardians[b]), np.uint8).reshape(len(guardians[b]), -1)
+        for b in bodies
+    ]
+    # Within a body the same guardian may be several records (a mother's two 妊娠届, the
+    # second after marriage; a payee of two allowances): guardians deduplicate.
+    result = link(datasets, threshold=threshold, dedup=[True] * len(bodies))
     group: dict[tuple[str, str], int] = {}
     for b, of in zip(bodies, result.group_of, strict=True):
         for (ref, _), g in zip(guardians[b], of.tolist(), strict=True):
