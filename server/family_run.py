@@ -6,9 +6,8 @@ one; it goes on project close and after the retention period like encodings.
 
 After a run has linked the children (``server.worker``), :func:`run_family`:
 
-1. links the guardians' CLKs across and within bodies with ``linkage.engine.link``
-   (same threshold; within-body deduplication on, since one guardian may be several
-   records of a body);
+1. links the guardians' CLKs across bodies with ``linkage.engine.link`` (same
+   threshold; within a body too where its rows are guardians, e.g. a mother's two 妊娠届);
 2. puts every relation (child ref → guardian ref) on a child token and a guardian group,
    and matches pregnancies to children (``linkage.family.match_pregnancies``: the same
    mother's group, a birth tag inside the pregnancy's window); a multiple birth gives one
@@ -123,9 +122,10 @@ def _previous_links(session: Session, pid: str, rid: str) -> tuple[dict, dict]:
 
 
 def _guardian_groups(
-    guardians: dict[str, list[tuple[str, bytes]]], threshold: float
+    guardians: dict[str, list[tuple[str, bytes]]], threshold: float, dedup: set[str]
 ) -> tuple[dict[tuple[str, str], int], int]:
-    """Group id of each (body, guardian ref): guardians linked across bodies."""
+    """Group id of each (body, guardian ref): guardians linked across bodies, and within
+    the bodies of ``dedup``."""
     bodies = sorted(guardians)
     total = sum(len(v) for v in guardians.values())
     if total < 2:
@@ -136,9 +136,7 @@ def _guardian_groups(
         np.frombuffer(b"".join(c for _, c in guardians[b]), np.uint8).reshape(len(guardians[b]), -1)
         for b in bodies
     ]
-    # Within a body the same guardian may be several records (a mother's two 妊娠届, the
-    # second after marriage; a payee of two allowances): guardians deduplicate.
-    result = link(datasets, threshold=threshold, dedup=[True] * len(bodies))
+    result = link(datasets, threshold=threshold, dedup=[b in dedup for b in bodies])
     group: dict[tuple[str, str], int] = {}
     for b, of in zip(bodies, result.group_of, strict=True):
         for (ref, _), g in zip(guardians[b], of.tolist(), strict=True):
@@ -191,7 +189,15 @@ def run_family(
     for body, kind, ref, _, data, _ in rows:
         if kind == "guardian" and data is not None:
             guardians[body].append((ref, data))
-    group_of_guardian, n_guardian_groups = _guardian_groups(guardians, threshold)
+    # A body whose rows are guardians (妊娠届, payees) may hold one guardian as several
+    # records (a mother's two 妊娠届, the second after marriage): its guardians
+    # deduplicate. A body that relates children to guardians encoded one ref per
+    # guardian already, and there deduplication would merge spouses (same surname and
+    # address, close birth years).
+    relating = {body for body, kind, *_ in rows if kind == "relation"}
+    group_of_guardian, n_guardian_groups = _guardian_groups(
+        guardians, threshold, set(guardians) - relating
+    )
 
     child_tokens = sorted(set(record_tokens))
     child_index = {t: i for i, t in enumerate(child_tokens)}
