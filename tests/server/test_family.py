@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from server_testkit import LiveServer, wait_run
@@ -223,3 +225,30 @@ def test_close_deletes_family_files(live: LiveServer, scenario: dict) -> None:
         assert closed[-1]["detail"]["family_uploads"] == 2
     finally:
         engine.dispose()
+
+
+def test_retention_deletes_family_files(make_live: Any, tmp_path: Path) -> None:
+    live = make_live(retention_days=2 / 86400)  # two seconds
+    project = live.new_project(bodies=("jumin", "boshi"))
+    pid, creds = project["project_id"], project["credentials"]
+    secret = tmp_path / "s.key"
+    write_secret(secret, new_secret())
+    export = tmp_path / "ninpu.csv"
+    export.write_text(
+        "\n".join(["妊娠届番号,氏名,氏名_フリガナ,生年月日,住所,出産予定日", *NINPU]) + "\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "preg.toml").write_text(PREGNANCY_MAP, encoding="utf-8")
+    _cli(["encode", str(export), "--secret", str(secret), "--family", str(tmp_path / "preg.toml")])
+    with ApiClient(live.url, creds["bodies"]["boshi"]) as client:
+        assert client.upload_family(pid, tmp_path / "ninpu.family.json")["pregnancies"] == 3
+    deadline = time.monotonic() + 60
+    while True:
+        with live.client(creds["coordinator"]) as c:
+            entries = c.get(f"/api/v1/projects/{pid}/audit").json()["entries"]
+        deleted = [e["detail"] for e in entries if e["action"] == "family.deleted.retention"]
+        if deleted:
+            break
+        assert time.monotonic() < deadline, "retention did not delete the family file"
+        time.sleep(0.2)
+    assert sum(d["uploads"] for d in deleted) == 1
