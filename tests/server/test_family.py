@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,34 @@ def test_households_and_pregnancies_reach_the_coordinator(live: LiveServer, scen
     again, _ = _run_and_read(live, scenario)
     assert dict(again["households"]) == household
     assert {p["token"] for p in again["pregnancies"]} == {p["token"] for p in family["pregnancies"]}
+
+
+def test_household_rule_on_the_servers_households(live: LiveServer, scenario: dict) -> None:
+    """The coordinator's side: the real token table and households, a sibling rule."""
+    from coordinator.rules import parse_rules
+    from coordinator.signals import SignalTable
+    from coordinator.support import build_support_list
+    from linkage.signals import Catalogue
+
+    pid, coord = scenario["pid"], scenario["creds"]["coordinator"]
+    _, seen = _run_and_read(live, scenario)
+    with ApiClient(live.url, coord) as client:
+        households = dict(client.family_results(pid)["households"])
+        rows = client.get_json(f"/projects/{pid}/results/tokens?format=json")["rows"]
+    catalogue = Catalogue.from_dict(
+        {"version": 1, "signals": [{"code": "x", "label": "x", "body": "jumin",
+                                    "value_type": "flag", "purpose": "p"}]}
+    )  # fmt: skip
+    table = SignalTable(catalogue, [tuple(r) for r in rows], [], [])
+    rules = parse_rules(
+        '[rules]\ntitle = "t"\n\n[[rule]]\nname = "きょうだいが保育"\ndescription = "d"\n'
+        'purpose = "p"\nsibling = { present_in = "hoiku" }\n'
+    )
+    made = build_support_list(table, rules, date(2026, 4, 1), households=households)
+    token_of = seen["token_of"]
+    # 湊 (in 保育) lists his twin siblings; 湊 himself has no sibling in 保育.
+    assert {r.token for r in made.rows} == {token_of["C1"], token_of["C2"]}
+    assert {r.household for r in made.rows} == {households[token_of["C3"]]}
 
 
 def test_bodies_cannot_read_family_results(live: LiveServer, scenario: dict) -> None:
