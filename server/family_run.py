@@ -204,17 +204,22 @@ def run_family(
     token_of = dict(zip(owners, record_tokens, strict=True))
     births: dict[int, set[bytes]] = defaultdict(set)
     relations: list[tuple[int, int]] = []
+    stale = 0  # relations or birth tags naming a child ref not in this run (re-encoded)
     pregnancies: list[tuple[str, str, int, dict[bytes, int]]] = []
     for body, kind, ref, other, data, offsets in rows:
         if kind == "birth":
             token = token_of.get((body, ref))
             if token is not None and data is not None:
                 births[child_index[token]].add(data)
+            else:
+                stale += 1
         elif kind == "relation":
             token = token_of.get((body, ref))
             guardian = group_of_guardian.get((body, other or ""))
             if token is not None and guardian is not None:
                 relations.append((child_index[token], guardian))
+            else:
+                stale += 1
         elif kind == "pregnancy":
             guardian = group_of_guardian.get((body, other or ""))
             if guardian is not None and data is not None:
@@ -286,4 +291,5 @@ def run_family(
         "pregnancy_links": int(links.preg_index.size),
         "pregnancies_open": int(links.open.size),
         "pregnancy_links_review": int(np.count_nonzero(links.ambiguous)),
+        "stale_child_refs": stale,
     }

@@ -158,6 +158,7 @@ def test_households_and_pregnancies_reach_the_coordinator(live: LiveServer, scen
         assert plain not in text  # tokens only
     fam = seen["stats"]["family"]
     assert fam["pregnancy_links"] == 3 and fam["pregnancies_open"] == 1
+    assert fam["stale_child_refs"] == 0
     assert fam["guardian_groups"] == 5  # 美咲 (住民記録 + 母子保健), 健, 愛, 大輔, さくら
     # A second run keeps household and pregnancy tokens (children's tokens are kept too).
     again, _ = _run_and_read(live, scenario)

@@ -41,6 +41,8 @@ from server.db.models import FamilyLink, FamilyUpload, Upload
 from server.family_run import delete_family_uploads, store_family_rows
 
 router = APIRouter(prefix=API_PREFIX, tags=["family"])
+FAMILY_MAX_BYTES = 128 * 1024 * 1024
+"""A family file is parsed in memory: about 500 000 guardians with relations fit."""
 _log = logging.getLogger("kakehashi.server.family")
 
 
@@ -164,7 +166,7 @@ async def upload_family(
     It replaces the body's earlier family file."""
     with factory() as session:
         project_for(session, principal, pid)
-    limit = settings.max_upload_bytes
+    limit = min(settings.max_upload_bytes, FAMILY_MAX_BYTES)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise Problem(
