@@ -258,17 +258,22 @@ def _score(
             predicted.add((preg_ids[i], pid))
     tp = truth & predicted
     misses: Counter[str] = Counter()
+    examples: dict[str, list[str]] = {}
     for rid, child in sorted(truth - predicted):
-        misses[_miss_reason(ft, pregs[rid], child, g_group, guardian_jumin, dob_of,
-                            jumin_of_pid, key, preg_ids, links)] += 1  # fmt: skip
+        why = _miss_reason(ft, pregs[rid], child, g_group, guardian_jumin, dob_of,
+                           jumin_of_pid, key, preg_ids, links)  # fmt: skip
+        misses[why] += 1
+        examples.setdefault(why, []).append(f"{rid}->{child}")
     wrong: Counter[str] = Counter()
     for rid, child in sorted(predicted - truth):
         preg = pregs[rid]
         mothers = {gid for gid, rel in fam.child_guardians.get(child, []) if rel == "母"}
         if preg.mother_id in mothers:
-            wrong["a sibling taken by another pregnancy of the same mother"] += 1
+            why = "a sibling taken by another pregnancy of the same mother"
         else:
-            wrong["another woman's child (guardian records wrongly linked)"] += 1
+            why = "another woman's child (guardian records wrongly linked)"
+        wrong[why] += 1
+        examples.setdefault(why, []).append(f"{rid}->{child}")
     multiple = [p for p in fam.pregnancies if len(p.children) > 1]
     one_link_each = 0
     for p in multiple:
@@ -325,6 +330,7 @@ def _score(
             "ambiguous_links": int(links.ambiguous.sum()),
             "misses": dict(misses.most_common()),
             "wrong": dict(wrong.most_common()),
+            "examples": {k: v[:5] for k, v in examples.items()},
         },
         "child_household": {
             **_prf(h_tp, h_pred, h_true),
