@@ -253,9 +253,15 @@ def _score(
     # --- pregnancy -> child
     truth = {(p.record_id, c) for p in fam.pregnancies for c in p.children}
     predicted: set[tuple[str, str]] = set()
-    for i, g in zip(links.preg_index.tolist(), links.child_group.tolist(), strict=True):
+    flagged: set[tuple[str, str]] = set()
+    for i, g, amb in zip(
+        links.preg_index.tolist(), links.child_group.tolist(), links.ambiguous.tolist(),
+        strict=True,
+    ):  # fmt: skip
         for pid in group_pids.get(g, ()):
             predicted.add((preg_ids[i], pid))
+            if amb:
+                flagged.add((preg_ids[i], pid))
     tp = truth & predicted
     misses: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
@@ -328,6 +334,7 @@ def _score(
             "multiple_births": len(multiple),
             "multiple_births_one_link_per_child": one_link_each,
             "ambiguous_links": int(links.ambiguous.sum()),
+            "wrong_links_flagged_ambiguous": len((predicted - truth) & flagged),
             "misses": dict(misses.most_common()),
             "wrong": dict(wrong.most_common()),
             "examples": {k: v[:5] for k, v in examples.items()},
