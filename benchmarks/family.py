@@ -253,22 +253,33 @@ def _score(
     # --- pregnancy -> child
     truth = {(p.record_id, c) for p in fam.pregnancies for c in p.children}
     predicted: set[tuple[str, str]] = set()
-    for i, g in zip(links.preg_index.tolist(), links.child_group.tolist(), strict=True):
+    flagged: set[tuple[str, str]] = set()
+    for i, g, amb in zip(
+        links.preg_index.tolist(), links.child_group.tolist(), links.ambiguous.tolist(),
+        strict=True,
+    ):  # fmt: skip
         for pid in group_pids.get(g, ()):
             predicted.add((preg_ids[i], pid))
+            if amb:
+                flagged.add((preg_ids[i], pid))
     tp = truth & predicted
     misses: Counter[str] = Counter()
+    examples: dict[str, list[str]] = {}
     for rid, child in sorted(truth - predicted):
-        misses[_miss_reason(ft, pregs[rid], child, g_group, guardian_jumin, dob_of,
-                            jumin_of_pid, key, preg_ids, links)] += 1  # fmt: skip
+        why = _miss_reason(ft, pregs[rid], child, g_group, guardian_jumin, dob_of,
+                           jumin_of_pid, key, preg_ids, links)  # fmt: skip
+        misses[why] += 1
+        examples.setdefault(why, []).append(f"{rid}->{child}")
     wrong: Counter[str] = Counter()
     for rid, child in sorted(predicted - truth):
         preg = pregs[rid]
         mothers = {gid for gid, rel in fam.child_guardians.get(child, []) if rel == "母"}
         if preg.mother_id in mothers:
-            wrong["a sibling taken by another pregnancy of the same mother"] += 1
+            why = "a sibling taken by another pregnancy of the same mother"
         else:
-            wrong["another woman's child (guardian records wrongly linked)"] += 1
+            why = "another woman's child (guardian records wrongly linked)"
+        wrong[why] += 1
+        examples.setdefault(why, []).append(f"{rid}->{child}")
     multiple = [p for p in fam.pregnancies if len(p.children) > 1]
     one_link_each = 0
     for p in multiple:
@@ -323,8 +334,10 @@ def _score(
             "multiple_births": len(multiple),
             "multiple_births_one_link_per_child": one_link_each,
             "ambiguous_links": int(links.ambiguous.sum()),
+            "wrong_links_flagged_ambiguous": len((predicted - truth) & flagged),
             "misses": dict(misses.most_common()),
             "wrong": dict(wrong.most_common()),
+            "examples": {k: v[:5] for k, v in examples.items()},
         },
         "child_household": {
             **_prf(h_tp, h_pred, h_true),

@@ -138,6 +138,10 @@ def window_offsets(
     return out
 
 
+MIN_GAP_WEEKS = 10
+"""Two pregnancies of one woman have expected dates at least ~10 weeks apart: a 妊娠届
+is made at ≥ 8 weeks, so a pregnancy lost after it and the next one conceived at once
+are 8 + 2 weeks apart at the very least."""
 NOTIFIED_MAX_DAYS = 36 * 7
 """An expected date is plausible when it lies 0 to 36 weeks after the 妊娠届's
 notification date (gestational age 4 to 40 weeks when notified; most are notified
@@ -299,11 +303,15 @@ def match_pregnancies(
     group that several pregnancies of the *same* mother could take (a lost pregnancy
     followed soon by another; the same pregnancy registered twice) goes to the pregnancy
     whose expected week is closest when every candidate window carries offsets
-    (a mapping); on a tie, or when a window is a plain set, it is linked to every
-    candidate and those links are marked ``ambiguous`` — a person decides, the engine
-    does not guess. Pregnancies of *different* mothers may share a child (a child's two
-    guardians cannot both be its mother, but the guardians' linkage can be wrong); those
-    links are kept and are not marked.
+    (a mapping) and every other candidate's expected week is at least
+    :data:`MIN_GAP_WEEKS` from the closest one's. Otherwise — a tie, a plain set, or two
+    expected dates too close to be two pregnancies of one woman (the same pregnancy
+    registered twice, or two women's records wrongly linked into one guardian group) —
+    it is linked to the closest candidate and to every candidate within the gap, and
+    those links are marked ``ambiguous``: a person decides, the engine does not guess.
+    Pregnancies of *different* mother groups may share a child (a child's two guardians
+    cannot both be its mother, but the guardians' linkage can be wrong); those links are
+    kept and are not marked.
     """
     mothers = _int_array("preg_guardian_group", preg_guardian_group)
     children = _int_array("child_group", child_group)
@@ -328,17 +336,24 @@ def match_pregnancies(
             if c in seen or tag not in window:
                 continue
             seen.add(c)
-            dist = abs(int(window[tag])) if isinstance(window, Mapping) else None
-            claims.setdefault((mother, c), []).append((dist, i))
+            offset = int(window[tag]) if isinstance(window, Mapping) else None
+            claims.setdefault((mother, c), []).append((offset, i))
     links: list[tuple[int, int, bool]] = []
     for (_, c), cands in claims.items():
         if len(cands) == 1:
             links.append((cands[0][1], c, False))
             continue
-        dists = [d for d, _ in cands]
-        if all(d is not None for d in dists):
-            best = min(d for d in dists if d is not None)
-            winners = [i for d, i in cands if d == best]
+        offsets = [o for o, _ in cands if o is not None]
+        if len(offsets) == len(cands):
+            # offset = birth week - expected week, so expected weeks differ by offset gaps
+            best = min(offsets, key=abs)
+            closest = [i for o, i in cands if o is not None and abs(o) == abs(best)]
+            near = [
+                i
+                for o, i in cands
+                if o is not None and abs(o) != abs(best) and abs(o - best) < MIN_GAP_WEEKS
+            ]
+            winners = closest + near
         else:
             winners = [i for _, i in cands]
         flag = len(winners) > 1

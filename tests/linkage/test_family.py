@@ -230,3 +230,18 @@ def test_pregnancy_window_falls_back_to_notification_date() -> None:
         KEY, None, notified
     )
     assert pregnancy_window(KEY, None, None) == {}
+
+
+def test_expected_dates_too_close_for_one_woman_are_flagged_not_decided() -> None:
+    # two women's records wrongly in one guardian group, expected 9 days apart: the
+    # closer one must not silently win
+    other = EDD + dt.timedelta(days=9)
+    born = EDD - dt.timedelta(days=21)
+    links = match_pregnancies(
+        np.array([9, 9]),
+        [window_offsets(KEY, EDD), window_offsets(KEY, other)],
+        np.array([3]),
+        np.array([9]),
+        [_tags(born)],
+    )
+    assert links.preg_index.tolist() == [0, 1] and links.ambiguous.all()
