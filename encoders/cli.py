@@ -191,7 +191,15 @@ def encode(
     the_schema = load_schema(schema)
     overrides = _parse_overrides(column or [])
     if check:
-        _check(input_path, encoding, sheet, columns, overrides)
+        family_map = None
+        if family is not None:
+            from encoders.family import load_family_map
+
+            family_map = load_family_map(family)
+        if family_map is None or family_map.subject == "child":
+            _check(input_path, encoding, sheet, columns, overrides)
+        if family_map is not None:
+            _check_family(input_path, encoding, sheet, family_map, the_schema, columns, overrides)
         if signals is not None:
             _check_signals(
                 input_path, encoding, sheet, signals, catalogue, project, server, credential
@@ -357,6 +365,58 @@ def _check_signals(
     out.print(f"{len(issues)} signal value(s) not valid")
     for issue in issues[:20]:
         out.print(f"  row {issue.row}, column {issue.column}: {issue.severity}: {issue.reason}")
+
+
+def _check_family(
+    input_path: Path,
+    encoding: str | None,
+    sheet: str | None,
+    family_map,
+    schema,
+    columns: Path | None,
+    overrides: dict[str, str],
+) -> None:
+    """``--check --family``: validate the guardian and expected-date cells (nothing written).
+
+    The guardians are encoded with a throwaway secret, only to run the same checks.
+    """
+    import secrets
+    import tempfile
+
+    from encoders.columns import resolve_columns
+    from encoders.family import FamilyJob
+    from encoders.readers import open_table
+
+    child_dob = child_id = None
+    if family_map.subject == "child":
+        with open_table(input_path, encoding=encoding, sheet=sheet) as table:
+            plan = resolve_columns(
+                table.headers, mapping_file=columns, overrides=overrides, file_label=input_path.name
+            )
+        child_dob, child_id = plan.index.get("date_of_birth"), plan.index.get("record_id")
+    with tempfile.TemporaryDirectory() as tmp:
+        job = FamilyJob(
+            family_map,
+            schema=schema,
+            secret=secrets.token_bytes(32),
+            secret_fingerprint="check",
+            output=Path(tmp) / "check.family.json",
+            keys_output=Path(tmp) / "check.family.keys.csv",
+        )
+        issues = job.prepare(
+            input_path,
+            encoding=encoding,
+            sheet=sheet,
+            child_dob=child_dob,
+            child_record_id=child_id,
+        )
+    labels = ", ".join(f"{g.label} ({g.role or '続柄'})" for g in family_map.guardians)
+    out.print(f"family map (subject {family_map.subject}): guardians {labels}")
+    out.print(f"{len(issues)} guardian or expected-date value(s) not valid")
+    for issue in sorted(issues, key=lambda i: i.row)[:20]:
+        out.print(f"  row {issue.row}, column {issue.column}: {issue.severity}: {issue.reason}")
+    if issues:
+        raise typer.Exit(1)
 
 
 def _signals_job(

@@ -213,3 +213,19 @@ def test_notification_date_covers_a_missing_expected_date(
     doc = parse_family_document(json.loads((tmp_path / "ninpu.family.json").read_text()))
     ((_, _, window),) = doc.pregnancies
     assert date_tag(derive_tag_key(secret[1]), datetime.date(2024, 5, 1)) in window
+
+
+def test_check_reports_guardian_problems_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = _write(tmp_path, "jumin.csv", JUMIN.replace(",祖父\n", ",叔父\n"))
+    fmap = _write(tmp_path, "family.toml", FAMILY_MAP)
+    capsys.readouterr()
+    assert run(["encode", str(export), "--check", "--family", str(fmap)]) == 1
+    text = capsys.readouterr().out
+    assert "row 4, column 保護者2_続柄: error:" in text and "叔父" in text
+    assert {p.name for p in tmp_path.iterdir()} == {"jumin.csv", "family.toml"}
+    ninpu = _write(tmp_path, "ninpu.csv", NINPU)
+    preg = _write(tmp_path, "preg.toml", PREGNANCY_MAP)
+    assert run(["encode", str(ninpu), "--check", "--family", str(preg)]) == 0
+    assert "0 guardian or expected-date value(s) not valid" in capsys.readouterr().out
