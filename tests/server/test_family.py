@@ -133,8 +133,15 @@ def _run_and_read(live: LiveServer, scenario: dict) -> tuple[dict, dict]:
     return family, {"token_of": token_of, "stats": done.get("stats")}
 
 
-def test_households_and_pregnancies_reach_the_coordinator(live: LiveServer, scenario: dict) -> None:
-    family, seen = _run_and_read(live, scenario)
+@pytest.fixture(scope="module")
+def first_run(live: LiveServer, scenario: dict) -> tuple[dict, dict]:
+    return _run_and_read(live, scenario)
+
+
+def test_households_and_pregnancies_reach_the_coordinator(
+    live: LiveServer, scenario: dict, first_run: tuple[dict, dict]
+) -> None:
+    family, seen = first_run
     token_of = seen["token_of"]
     assert token_of["C3"] == token_of["H1"]  # 湊 linked across 住民記録 and 保育
     household = dict(family["households"])
@@ -166,7 +173,9 @@ def test_households_and_pregnancies_reach_the_coordinator(live: LiveServer, scen
     assert {p["token"] for p in again["pregnancies"]} == {p["token"] for p in family["pregnancies"]}
 
 
-def test_household_rule_on_the_servers_households(live: LiveServer, scenario: dict) -> None:
+def test_household_rule_on_the_servers_households(
+    live: LiveServer, scenario: dict, first_run: tuple[dict, dict]
+) -> None:
     """The coordinator's side: the real token table and households, a sibling rule."""
     from coordinator.rules import parse_rules
     from coordinator.signals import SignalTable
@@ -174,7 +183,7 @@ def test_household_rule_on_the_servers_households(live: LiveServer, scenario: di
     from linkage.signals import Catalogue
 
     pid, coord = scenario["pid"], scenario["creds"]["coordinator"]
-    _, seen = _run_and_read(live, scenario)
+    _, seen = first_run
     with ApiClient(live.url, coord) as client:
         households = dict(client.family_results(pid)["households"])
         rows = client.get_json(f"/projects/{pid}/results/tokens?format=json")["rows"]
