@@ -165,6 +165,22 @@ class ApiClient:
             },
         ).json()
 
+    def upload_family(self, project_id: str, path: str | Path) -> dict[str, Any]:
+        """Body: send a family file (``*.family.json`` written by ``encode --family``);
+        it replaces the body's earlier one."""
+        data = Path(path).read_bytes()
+        return self._request(
+            "POST",
+            f"/projects/{project_id}/family",
+            content=data,
+            headers={"Content-Type": "application/json"},
+        ).json()
+
+    def family_results(self, project_id: str) -> dict[str, Any]:
+        """Coordinator: the latest run's household token per child token and pregnancy
+        tokens with their linked child tokens (tokens only)."""
+        return self.get_json(f"/projects/{project_id}/results/family")
+
     def signal_status(self, project_id: str) -> dict[str, Any]:
         """Coordinator: per body, what signals are stored and who must re-upload."""
         return self.get_json(f"/projects/{project_id}/signals/status")

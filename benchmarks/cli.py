@@ -123,6 +123,26 @@ def two_cities(
     _run("benchmarks.two_cities", argv + (["--threshold", str(threshold)] if threshold else []))
 
 
+def family(
+    children: Annotated[int, typer.Option(help="Children in the synthetic town.")] = 2000,
+    seed: Annotated[list[int] | None, typer.Option(help="Seed (repeatable).")] = None,
+    error_level: Annotated[
+        list[str] | None, typer.Option(help="clean, normal or dirty (repeatable).")
+    ] = None,
+    twins: Annotated[float, typer.Option(help="Share of households with twins.")] = 0.02,
+    birth_tags: Annotated[
+        str, typer.Option(help="Children's birth tags from 'jumin' only or from 'all' bodies.")
+    ] = "jumin",
+    out: OutOpt = None,
+) -> None:
+    """Families: pregnancy → child, child → household and payee → child links."""
+    folder = _folder(out)
+    argv = ["--children", str(children), "--twins", str(twins), "--birth-tags", birth_tags]
+    argv += [a for s in (seed or [0]) for a in ("--seed", str(s))]
+    argv += [a for lv in (error_level or ["normal"]) for a in ("--error-level", lv)]
+    _run("benchmarks.family", [*argv, "--out", str(folder / "family.json")])
+
+
 def all_benchmarks(
     quick: Annotated[bool, typer.Option(help="The quick suite (under 10 minutes).")] = True,
     out: OutOpt = None,
@@ -163,5 +183,6 @@ def register(app: typer.Typer) -> None:
     bench.command("dask")(dask_scaling)
     bench.command("delta")(delta)
     bench.command("two-cities")(two_cities)
+    bench.command("family")(family)
     bench.command("all")(all_benchmarks)
     app.add_typer(bench, name="bench")

@@ -35,6 +35,12 @@ Conditions (each an inline table):
   ``n`` in its birth month). Either bound may be left out.
 * ``{ all = [...] }``, ``{ any = [...] }``, ``{ at_least = 2, of = [...] }``,
   ``{ not = {...} }`` — combinators, nested freely.
+* ``{ sibling = {...} }`` — household condition: another child of the same household
+  (children who share a guardian, from the server's family results) meets the inner
+  condition, e.g. ``{ sibling = { present_in = "yotaikyo" } }`` or
+  ``{ sibling = { signal = "chouki_kesseki" } }``. The evidence is the sibling's signals.
+  ``{ has_sibling = true }`` — the child's household holds another child. Household
+  conditions cannot be nested in one another.
 
 ``[rules]`` may also hold ``description``, ``version``, ``approved_by``, ``approved_on`` and
 ``approval_ref`` (e.g. the ethics committee's approval number); other keys are refused.
@@ -106,12 +112,16 @@ class Child:
     """Everything the rules may look at for one token (one linked group of records).
 
     ``signals`` maps a code to the signals of that code in the group (usually one);
-    ``bodies`` is the set of bodies holding a record of the group.
+    ``bodies`` is the set of bodies holding a record of the group. ``household`` is the
+    child's household token and ``siblings`` the other children of that household
+    (themselves without siblings), when the server's family results were given.
     """
 
     token: str
     bodies: frozenset[str]
     signals: Mapping[str, tuple[Evidence, ...]]
+    household: str | None = None
+    siblings: tuple[Child, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -308,6 +318,50 @@ class Not(Condition):
         return f"ではない({self.part.describe()})"
 
 
+@dataclass(frozen=True)
+class Sibling(Condition):
+    """Another child of the same household meets ``part`` (evidence: the sibling's)."""
+
+    part: Condition
+
+    def evaluate(self, child: Child, reference: date) -> Outcome:
+        evidence: set[Evidence] = set()
+        holds = False
+        for sibling in child.siblings:
+            result = self.part.evaluate(sibling, reference)
+            if result.holds:
+                holds = True
+                evidence |= result.evidence
+        return Outcome(holds, frozenset(evidence))
+
+    def codes(self) -> set[str]:
+        return self.part.codes()
+
+    def bodies(self) -> set[str]:
+        return self.part.bodies()
+
+    def describe(self) -> str:
+        return f"きょうだい({self.part.describe()})"
+
+
+@dataclass(frozen=True)
+class HasSibling(Condition):
+    """The child's household holds another child (``present``) or none."""
+
+    present: bool = True
+
+    def evaluate(self, child: Child, reference: date) -> Outcome:
+        return Outcome(bool(child.siblings) == self.present)
+
+    def describe(self) -> str:
+        return "きょうだいあり" if self.present else "きょうだいなし"
+
+
+def uses_households(condition: Condition) -> bool:
+    """Whether a condition needs the household data (``sibling`` / ``has_sibling``)."""
+    return any(isinstance(c, Sibling | HasSibling) for c in _walk(condition))
+
+
 # -- rules and rule sets -------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rule:
@@ -350,6 +404,10 @@ class RuleSet:
 
     def bodies(self) -> set[str]:
         return set().union(*(r.condition.bodies() for r in self.rules))
+
+    def uses_households(self) -> bool:
+        """Whether some rule has a household condition (needs the family results)."""
+        return any(uses_households(r.condition) for r in self.rules)
 
     def check_catalogue(self, catalogue: Catalogue) -> None:
         """Raise :class:`RuleError` unless every code is in ``catalogue`` with a fitting type."""
@@ -429,11 +487,32 @@ class _Parser:
             return InBody(body, key == "present_in")
         if keys & {"age_from", "age_to"}:
             return self._age(node, where)
-        known = ", ".join((*_COMBINATORS, "signal", "present_in", "absent_from", "age_from"))
+        if keys & {"sibling", "has_sibling"}:
+            return self._household(node, where)
+        known = ", ".join(
+            (*_COMBINATORS, "signal", "present_in", "absent_from", "age_from", "sibling")
+        )
         raise self.error(
             f"{where}: unknown condition with keys {sorted(keys)} (expected one of: {known})",
             next(iter(keys), None),
         )
+
+    def _household(self, node: dict[str, Any], where: str) -> Condition:
+        (key, *extra) = sorted(node)
+        if extra:
+            raise self.error(
+                f"{where}: {key} stands alone in its condition, found keys {sorted(node)}", key
+            )
+        if key == "has_sibling":
+            if not isinstance(node[key], bool):
+                raise self.error(f"{where}: has_sibling = true or false", key)
+            return HasSibling(node[key])
+        inner = self.condition(node[key], f"{where}.sibling")
+        if uses_households(inner):
+            raise self.error(
+                f"{where}: household conditions cannot be nested (a sibling's sibling)", key
+            )
+        return Sibling(inner)
 
     def _list(self, node: Any, key: str, where: str) -> tuple[Condition, ...]:
         if not isinstance(node, list) or not node:
@@ -662,7 +741,7 @@ def _walk(condition: Condition) -> Iterable[Condition]:
     if isinstance(condition, AllOf | AtLeast):
         for part in condition.parts:
             yield from _walk(part)
-    elif isinstance(condition, Not):
+    elif isinstance(condition, Not | Sibling):
         yield from _walk(condition.part)
 
 

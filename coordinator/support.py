@@ -18,8 +18,8 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ CSV_HEADERS = (
     "照会先（機関: 参照番号）",
     "突合の確認",
 )
+HOUSEHOLD_HEADER = "世帯トークン"
+"""Last column of the CSV when the list was made with households (family results)."""
 REVIEW_NOTE = "要確認（双子など、結び付けが確かでない記録あり）"
 """Column headers of the support list CSV (for the coordinator's Excel)."""
 
@@ -62,6 +64,7 @@ class SupportRow:
     matches: tuple[RuleMatch, ...]
     refs: dict[str, tuple[str, ...]]
     review: bool = False  # the engine flagged this group for a person's review (e.g. twins)
+    household: str | None = None  # household token (children sharing a guardian)
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -82,6 +85,7 @@ class SupportList:
     failures: list[tuple[str, str, str]]
     labels: dict[str, str] = field(default_factory=dict)
     rules_title: str = ""
+    with_households: bool = False
     made_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -98,7 +102,8 @@ class SupportList:
         path = Path(path)
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\r\n")
-            writer.writerow(CSV_HEADERS)
+            extra = (HOUSEHOLD_HEADER,) if self.with_households else ()
+            writer.writerow(CSV_HEADERS + extra)
             for row in self.rows:
                 reasons = " / ".join(
                     f"{m.rule}: " + "、".join(self._signal_text(e) for e in m.evidence)
@@ -108,7 +113,8 @@ class SupportList:
                 )
                 refs = " / ".join(f"{body}: {' '.join(refs)}" for body, refs in row.refs.items())
                 note = REVIEW_NOTE if row.review else ""
-                writer.writerow((row.token, " / ".join(row.rules), reasons, refs, note))
+                house = (row.household or "",) if self.with_households else ()
+                writer.writerow((row.token, " / ".join(row.rules), reasons, refs, note, *house))
         return path
 
     def write_counts_csv(self, path: str | Path) -> Path:
@@ -157,6 +163,7 @@ class SupportList:
                     ],
                     "refs": {body: list(refs) for body, refs in row.refs.items()},
                     "review": row.review,
+                    "household": row.household,
                 }
                 for row in self.rows
             ],
@@ -176,21 +183,40 @@ class SupportList:
         }
 
 
-def children_of(table: SignalTable) -> list[Child]:
-    """Group the token table and the signals by token, in sorted token order."""
+def children_of(table: SignalTable, households: Mapping[str, str] | None = None) -> list[Child]:
+    """Group the token table and the signals by token, in sorted token order.
+
+    With ``households`` (child token → household token, ``ApiClient.family_results``),
+    each child carries its household token and its siblings (the other children of the
+    household, without siblings of their own).
+    """
     bodies: dict[str, set[str]] = defaultdict(set)
     for token, body, _ref in table.tokens:
         bodies[token].add(body)
     signals: dict[str, dict[str, list[Evidence]]] = defaultdict(lambda: defaultdict(list))
     for s in table.signals:
         signals[s.token][s.code].append(Evidence(s.body, s.ref, s.code, s.value))
-    return [
+    children = [
         Child(
             token,
             frozenset(bodies[token]),
             {code: tuple(found) for code, found in signals.get(token, {}).items()},
+            household=(households or {}).get(token),
         )
         for token in sorted(bodies)
+    ]
+    if not households:
+        return children
+    members: dict[str, list[Child]] = defaultdict(list)
+    for child in children:
+        if child.household is not None:
+            members[child.household].append(child)
+    return [
+        replace(
+            child,
+            siblings=tuple(s for s in members.get(child.household or "", ()) if s is not child),
+        )
+        for child in children
     ]
 
 
@@ -200,12 +226,16 @@ def build_support_list(
     today: date,
     *,
     review: Iterable[str] = (),
+    households: Mapping[str, str] | None = None,
 ) -> SupportList:
     """Apply ``rules`` to every token of ``table``; return the tokens some rule lists.
 
     ``review``: tokens the engine flagged for a person's review (``kakehashi results
     --review``); listed rows of those tokens carry ``review=True``, because their group
     (and so which signals it holds) is uncertain.
+
+    ``households``: child token → household token (``ApiClient.family_results``); needed
+    by household conditions (``sibling``, ``has_sibling``); listed rows show the token.
 
     Raises:
         RuleError: a rule uses a code the table's catalogue does not have (or misuses one).
@@ -214,6 +244,12 @@ def build_support_list(
             that is not in the table.
     """
     rules.check_catalogue(table.catalogue)
+    if rules.uses_households() and not households:
+        raise SupportListError(
+            f"{rules.path}: the rules have household conditions (sibling / has_sibling) but "
+            "the server returned no households: no body has uploaded a family file "
+            "(`kakehashi encode --family`), or no run has finished since"
+        )
     present = {body for _, body, _ in table.tokens}
     missing = sorted(rules.bodies() - present)
     if missing and table.tokens:
@@ -237,7 +273,7 @@ def build_support_list(
     counts = {rule.name: 0 for rule in rules.rules}
     flagged = set(review)
     rows: list[SupportRow] = []
-    children = children_of(table)
+    children = children_of(table, households)
     for child in children:
         matches = []
         for rule in rules.rules:
@@ -248,7 +284,15 @@ def build_support_list(
                 matches.append(RuleMatch(rule.name, tuple(evidence)))
         if matches:
             per_body = {b: tuple(sorted(r)) for b, r in sorted(refs[child.token].items())}
-            rows.append(SupportRow(child.token, tuple(matches), per_body, child.token in flagged))
+            rows.append(
+                SupportRow(
+                    child.token,
+                    tuple(matches),
+                    per_body,
+                    child.token in flagged,
+                    household=child.household,
+                )
+            )
     labels = {s.code: s.label for s in table.catalogue.signals}
     return SupportList(
         rows=rows,
@@ -261,6 +305,7 @@ def build_support_list(
         failures=list(table.failures),
         labels=labels,
         rules_title=rules.title,
+        with_households=bool(households),
     )
 
 

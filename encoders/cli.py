@@ -164,8 +164,21 @@ def encode(
             "--credential", envvar="KAKEHASHI_CREDENTIAL", help="This body's credential file."
         ),
     ] = None,
+    family: Annotated[
+        Path | None,
+        typer.Option(
+            "--family",
+            help="Family map (TOML: guardian columns, 続柄, expected date): also write "
+            "*.family.json (guardian encodings, relations, date tags) and *.family.keys.csv.",
+        ),
+    ] = None,
 ) -> None:
     """Encode a department export into CLKs: writes encodings, a keys file and a report.
+
+    With --family, also writes OUT.family.json: the guardians' encodings (same pipeline and
+    secret; names never leave this machine), which child has which guardian, and keyed tags
+    of birth dates / expected dates. A map with subject = "guardian" (rows are mothers or
+    payees, e.g. 妊娠届) writes only the family file.
 
     With --signals, also writes OUT.signals.json beside the encodings: for every encoded record one
     fixed-size ciphertext of its signals, readable by the coordinator only.
@@ -178,7 +191,15 @@ def encode(
     the_schema = load_schema(schema)
     overrides = _parse_overrides(column or [])
     if check:
-        _check(input_path, encoding, sheet, columns, overrides)
+        family_map = None
+        if family is not None:
+            from encoders.family import load_family_map
+
+            family_map = load_family_map(family)
+        if family_map is None or family_map.subject == "child":
+            _check(input_path, encoding, sheet, columns, overrides)
+        if family_map is not None:
+            _check_family(input_path, encoding, sheet, family_map, the_schema, columns, overrides)
         if signals is not None:
             _check_signals(
                 input_path, encoding, sheet, signals, catalogue, project, server, credential
@@ -190,6 +211,33 @@ def encode(
     from encoders.secret import fingerprint, read_secret
 
     secret_bytes = read_secret(secret)
+    family_job = None
+    if family is not None:
+        from encoders.family import FamilyJob, load_family_map
+
+        family_map = load_family_map(family)
+        base = (output or input_path).with_suffix("")
+        key_base = keys.with_name(keys.name.removesuffix(".keys.csv")) if keys else input_path
+        family_job = FamilyJob(
+            family_map,
+            schema=the_schema,
+            secret=secret_bytes,
+            secret_fingerprint=fingerprint(secret_bytes),
+            output=base.with_name(base.name + ".family.json"),
+            keys_output=key_base.with_name(key_base.stem + ".family.keys.csv"),
+        )
+        if family_map.subject == "guardian":
+            from encoders.encode import encode_family_file
+
+            report_csv = encode_family_file(input_path, family_job, encoding=encoding, sheet=sheet)
+            out.print(
+                f"{input_path.name}: {max(family_job.guardians_written, 0)} guardian(s), "
+                f"{family_job.pregnancies_written} pregnancy record(s)"
+            )
+            out.print(f"  family file: {family_job.output}  (upload this)")
+            out.print(f"  keys file:   {family_job.keys_output}  (keep it here; never upload it)")
+            out.print(f"  report:      {report_csv}")
+            return
     suffix = ".kkh" if fmt == "binary" else ".json"
     output = output or input_path.with_name(input_path.stem + suffix)
     keys = keys or input_path.with_name(input_path.stem + ".keys.csv")
@@ -222,6 +270,7 @@ def encode(
             max_reject_rate=max_reject_rate,
             progress=advance,
             signals=job,
+            family=family_job,
         )
     rate = report.rows_read / report.seconds if report.seconds else 0.0
     out.print(
@@ -235,6 +284,12 @@ def encode(
         out.print(
             f"  signals:   {job.output}  (upload this too; {job.with_signals} of "
             f"{job.records} records have signals; codes {', '.join(job.context.codes)})"
+        )
+    if family_job is not None:
+        out.print(
+            f"  family:    {family_job.output}  (upload this too; "
+            f"{max(family_job.guardians_written, 0)} guardians, "
+            f"{len(family_job.relations)} relations; keys in {family_job.keys_output})"
         )
     out.print(f"  report:    {report.report_csv}")
     out.print(
@@ -310,6 +365,58 @@ def _check_signals(
     out.print(f"{len(issues)} signal value(s) not valid")
     for issue in issues[:20]:
         out.print(f"  row {issue.row}, column {issue.column}: {issue.severity}: {issue.reason}")
+
+
+def _check_family(
+    input_path: Path,
+    encoding: str | None,
+    sheet: str | None,
+    family_map,
+    schema,
+    columns: Path | None,
+    overrides: dict[str, str],
+) -> None:
+    """``--check --family``: validate the guardian and expected-date cells (nothing written).
+
+    The guardians are encoded with a throwaway secret, only to run the same checks.
+    """
+    import secrets
+    import tempfile
+
+    from encoders.columns import resolve_columns
+    from encoders.family import FamilyJob
+    from encoders.readers import open_table
+
+    child_dob = child_id = None
+    if family_map.subject == "child":
+        with open_table(input_path, encoding=encoding, sheet=sheet) as table:
+            plan = resolve_columns(
+                table.headers, mapping_file=columns, overrides=overrides, file_label=input_path.name
+            )
+        child_dob, child_id = plan.index.get("date_of_birth"), plan.index.get("record_id")
+    with tempfile.TemporaryDirectory() as tmp:
+        job = FamilyJob(
+            family_map,
+            schema=schema,
+            secret=secrets.token_bytes(32),
+            secret_fingerprint="check",
+            output=Path(tmp) / "check.family.json",
+            keys_output=Path(tmp) / "check.family.keys.csv",
+        )
+        issues = job.prepare(
+            input_path,
+            encoding=encoding,
+            sheet=sheet,
+            child_dob=child_dob,
+            child_record_id=child_id,
+        )
+    labels = ", ".join(f"{g.label} ({g.role or '続柄'})" for g in family_map.guardians)
+    out.print(f"family map (subject {family_map.subject}): guardians {labels}")
+    out.print(f"{len(issues)} guardian or expected-date value(s) not valid")
+    for issue in sorted(issues, key=lambda i: i.row)[:20]:
+        out.print(f"  row {issue.row}, column {issue.column}: {issue.severity}: {issue.reason}")
+    if issues:
+        raise typer.Exit(1)
 
 
 def _signals_job(
@@ -531,7 +638,10 @@ def upload(
         bool, typer.Option("--no-signals", help="Send the encodings only.")
     ] = False,
 ) -> None:
-    """Upload this body's encodings, then its signals file (the keys file stays here).
+    """Upload this body's encodings, then its signals and family files (keys files stay here).
+
+    A ``*.family.json`` written by ``encode --family`` beside the encodings is sent last;
+    give a ``*.family.json`` alone to send only it (exports whose rows are guardians).
 
     A ``*.signals.json`` written by ``encode --signals`` beside the encodings is sent right
     after them (the server checks its refs against these encodings). Give a
@@ -544,14 +654,19 @@ def upload(
         raise typer.BadParameter("--mode must be replace or append")
     if encodings.name.endswith(".keys.csv"):
         raise typer.BadParameter("that is a keys file: it never leaves the body")
+    family_file: Path | None = None
     only_signals = encodings.name.endswith(".signals.json")
-    if only_signals:
+    if encodings.name.endswith(".family.json"):  # a family file alone (e.g. 妊娠届)
+        family_file, encodings_file, signals = encodings, None, None
+    elif only_signals:
         signals, encodings_file = encodings, None
     else:
         encodings_file = encodings
         beside = encodings.with_name(encodings.stem + ".signals.json")
         if signals is None and not no_signals and beside.exists():
             signals = beside
+        family_beside = encodings.with_name(encodings.stem + ".family.json")
+        family_file = family_beside if family_beside.exists() else None
         read_encodings(encodings)  # fail here, before anything is sent, if the file is broken
     if no_signals:
         signals = None
@@ -564,6 +679,13 @@ def upload(
             sent = client.upload_signals(project, signals, mode=mode)
             note = " (already uploaded; nothing new stored)" if sent.get("duplicate") else ""
             out.print(f"uploaded signals of {sent['count']} records as {sent['upload_id']}{note}")
+        if family_file is not None:
+            fam = client.upload_family(project, family_file)
+            note = " (already uploaded; nothing new stored)" if fam.get("duplicate") else ""
+            out.print(
+                f"uploaded family file ({fam['guardians']} guardians, {fam['relations']} "
+                f"relations, {fam['pregnancies']} pregnancies) as {fam['upload_id']}{note}"
+            )
 
 
 def delete_records(

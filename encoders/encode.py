@@ -23,6 +23,7 @@ import numpy as np
 
 from encoders.columns import resolve_columns
 from encoders.errors import OutputError
+from encoders.family import FamilyJob
 from encoders.keys import KeysWriter
 from encoders.pipeline import EncodedChunk, RowIssue, iter_encoded_chunks
 from encoders.readers import open_table
@@ -41,6 +42,10 @@ class RejectRateExceeded(ValueError):
 
 class SignalValuesInvalid(RejectRateExceeded):
     """Some signal cells are not valid for the catalogue; nothing was written."""
+
+
+class FamilyValuesInvalid(RejectRateExceeded):
+    """Some guardian or expected-date cells are not valid; nothing was written."""
 
 
 @dataclass
@@ -91,6 +96,7 @@ def encode_file(
     today: date | None = None,
     progress: ProgressCallback | None = None,
     signals: SignalsJob | None = None,
+    family: FamilyJob | None = None,
 ) -> EncodeReport:
     """Encode one export. Raises InputError / RejectRateExceeded with nothing partial written.
 
@@ -155,6 +161,21 @@ def encode_file(
                         f"{input_path.name}: {len(signal_issues)} signal value(s) are not valid "
                         f"for the catalogue; nothing written. See {report_csv}"
                     )
+            if family is not None:
+                family_issues = family.prepare(
+                    input_path,
+                    encoding=encoding,
+                    sheet=sheet,
+                    child_dob=plan.index.get("date_of_birth"),
+                    child_record_id=plan.index.get("record_id"),
+                )
+                if family_issues:
+                    issues.extend(family_issues)
+                    _write_report(report_csv, issues, header_of)
+                    raise FamilyValuesInvalid(
+                        f"{input_path.name}: {len(family_issues)} guardian or expected-date "
+                        f"value(s) are not valid; nothing written. See {report_csv}"
+                    )
             chunks: Iterator[EncodedChunk] = iter_encoded_chunks(
                 screen.passing(table, screened),
                 schema,
@@ -176,6 +197,8 @@ def encode_file(
                 keys.write(zip(refs, chunk.record_ids, strict=True))
                 if signals is not None:
                     signals.add(chunk.rows.tolist(), refs)
+                if family is not None:
+                    family.add(chunk.rows.tolist(), refs)
                 report.rows_encoded += len(refs)
                 if progress is not None:
                     progress(chunk.rows_read)
@@ -216,12 +239,16 @@ def encode_file(
                     "json",
                 )
             placed.append(output)
+            if family is not None:
+                family.close()
             if signals is not None:
                 signals.close()
         except BaseException as exc:
             _discard(binary, keys)
             if signals is not None:
                 signals.abort()
+            if family is not None:
+                family.abort()
             for path in placed:  # the keys file without its encodings is no use
                 path.unlink(missing_ok=True)
             report.seconds = time.perf_counter() - started
@@ -275,3 +302,27 @@ def _write_report(path: Path, issues: list[RowIssue], header_of: dict[str, str])
         for issue in sorted(issues, key=lambda i: (i.row, i.column)):
             column = header_of.get(issue.column, issue.column)
             writer.writerow([issue.row, column, issue.severity, issue.reason])
+
+
+def encode_family_file(
+    input_path: str | Path,
+    family: FamilyJob,
+    *,
+    encoding: str | None = None,
+    sheet: str | None = None,
+) -> Path:
+    """An export whose rows are guardians (``subject = "guardian"``, e.g. 妊娠届): only the
+    family file and its keys file are written, whole or not at all; row-level errors go to
+    ``<family file>.report.csv`` and raise :class:`FamilyValuesInvalid`. Returns the report.
+    """
+    input_path = Path(input_path)
+    report_csv, _ = report_paths(family.output)
+    issues = family.prepare(input_path, encoding=encoding, sheet=sheet)
+    _write_report(report_csv, issues, {})
+    if issues:
+        raise FamilyValuesInvalid(
+            f"{input_path.name}: {len(issues)} guardian or expected-date value(s) are not "
+            f"valid; nothing written. See {report_csv}"
+        )
+    family.close()
+    return report_csv

@@ -87,8 +87,15 @@ def support(
     with ApiClient(server, read_credential(credential)) as client:
         table = fetch_signals(client, project, private_key)
         flagged = client.get_json(f"/projects/{project}/results/review")["tokens"]
+        households = dict(client.family_results(project)["households"])
         try:
-            made = build_support_list(table, rule_set, today, review=(t["token"] for t in flagged))
+            made = build_support_list(
+                table,
+                rule_set,
+                today,
+                review=(t["token"] for t in flagged),
+                households=households,
+            )
         except (RuleError, SupportListError) as exc:
             _fail(str(exc))
             return

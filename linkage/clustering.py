@@ -245,6 +245,4 @@ def cluster(
     group_of = rank[group_of].astype(np.int64)
     review = np.zeros(uniq.size, bool)
     review[group_of[flagged]] = True
-    return Clustering(
-        group_of, int(uniq.size), review, int(merges), int(ambiguous), int(conflicts)
-    )
+    return Clustering(group_of, int(uniq.size), review, int(merges), int(ambiguous), int(conflicts))

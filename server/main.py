@@ -27,6 +27,7 @@ from server.api.routes import (
     coordinator_overview,
     credentials,
     crosslinks,
+    family,
     projects,
     results,
     review_outcomes,
@@ -274,7 +275,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # APIRoute with its full path, for the role-matrix test and metrics labels.
     for module in (
         projects, credentials, uploads, runs, results, signals, audit_log, support_audit,
-        review_outcomes, coordinator_overview, crosslinks,
+        review_outcomes, coordinator_overview, crosslinks, family,
     ):  # fmt: skip
         app.router.routes.extend(module.router.routes)
 

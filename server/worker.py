@@ -24,6 +24,7 @@ from server.core.config import Settings
 from server.crosslink_runs import apply_cross_retention, run_next_crosslink
 from server.db.models import LinkEvent, Project, ReviewOutcome, Run, TokenRow, Upload, utcnow
 from server.delta_run import drop_states, link_run
+from server.family_run import delete_family_before, run_family
 from server.signals_store import delete_signals_before
 from server.storage import (
     collect_snapshots,
@@ -123,6 +124,14 @@ class Worker:
                     session,
                     actor="system",
                     action="signals.deleted.retention",
+                    project_id=pid,
+                    detail={"uploads": n, "retention_days": self.settings.retention_days},
+                )
+            for pid, n in delete_family_before(session, cutoff).items():
+                audit.append(
+                    session,
+                    actor="system",
+                    action="family.deleted.retention",
                     project_id=pid,
                     detail={"uploads": n, "retention_days": self.settings.retention_days},
                 )
@@ -349,6 +358,10 @@ class Worker:
                     ],
                 )
         save_pairs()
+        # Guardians, households, pregnancy → child (issue 16); tokens only, before "done".
+        family = run_family(self.factory, rid, pid, owners, update.record_tokens, threshold)
+        if family:
+            stats["family"] = family
         with self.factory() as session, session.begin():
             run = session.get(Run, rid)
             if run is None or run.cancel_requested:

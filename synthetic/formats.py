@@ -6,7 +6,13 @@ from datetime import date
 
 from synthetic.population import CITY, Address
 
-_ERAS = (("令和", "R", 5, date(2019, 5, 1)), ("平成", "H", 4, date(1989, 1, 8)))
+_ERAS = (
+    ("令和", "R", 5, date(2019, 5, 1)),
+    ("平成", "H", 4, date(1989, 1, 8)),
+    ("昭和", "S", 3, date(1926, 12, 25)),  # guardians' birth dates (synthetic/family)
+    ("大正", "T", 2, date(1912, 7, 30)),  # a mistyped year of a guardian's birth date
+    ("明治", "M", 1, date(1868, 1, 25)),
+)
 DATE_STYLES = (
     "iso", "slash", "slash_nopad", "compact", "wareki_kanji", "wareki_dot",
     "wareki_slash", "era_code7",

@@ -165,14 +165,21 @@ class Municipality:
 
 
 def generate(
-    n_children: int = 2000, *, seed: int = 0, error_level: str = "normal", signals: bool = False
+    n_children: int = 2000,
+    *,
+    seed: int = 0,
+    error_level: str = "normal",
+    signals: bool = False,
+    twins: float = 0.02,
 ) -> Municipality:
     """Generate a synthetic municipality of ``n_children`` children aged 0–18.
 
     Same ``(n_children, seed, error_level)`` -> byte-identical exports and truth. With
     ``signals=True`` the exports also carry signal columns, a sixth body ``kodomo`` is
     added and some children are planted (``synthetic/signals.py``); the identifier
-    columns of the five bodies' existing records stay the same.
+    columns of the five bodies' existing records stay the same. ``twins``: share of
+    households with a pair of twins (the family benchmark raises it to test multiple
+    births).
 
     Raises:
         ValueError: for an unknown ``error_level`` or ``n_children < 1``.
@@ -182,7 +189,7 @@ def generate(
     if n_children < 1:
         raise ValueError("n_children must be at least 1")
     rates = ERROR_LEVELS[error_level]
-    events = LifeEventRates(moved=rates.moved, adopted=rates.adopted)
+    events = LifeEventRates(moved=rates.moved, adopted=rates.adopted, twins=twins)
     persons = build_population(n_children, sub_rng(seed, "population"), events)
     hh_rng = sub_rng(seed, "welfare-households")
     welfare = {h for h in sorted({p.household_id for p in persons}) if hh_rng.random() < 0.15}

@@ -339,3 +339,70 @@ class CrossLinkRow(Base):
     project_id: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(String(200))
     ref: Mapped[str] = mapped_column(String(32))
+
+
+# -- families (issue 16): guardian encodings, relations, date tags; households, pregnancies --
+
+
+class FamilyUpload(Base):
+    """A body's family file (``*.family.json``): its counts; rows in ``family_rows``."""
+
+    __tablename__ = "family_uploads"
+    __table_args__ = (Index("ix_family_uploads_project_body", "project_id", "body"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    body: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    counts: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FamilyRow(Base):
+    """One item of a family file; ``kind`` says which.
+
+    * ``guardian``: ``ref`` a guardian ref, ``data`` its CLK;
+    * ``relation``: ``ref`` a child ref, ``other`` the guardian ref, ``role``;
+    * ``birth``: ``ref`` a child ref, ``data`` its birth-date tag;
+    * ``pregnancy``: ``ref`` a pregnancy ref, ``other`` the mother's guardian ref,
+      ``data`` the window tags concatenated, ``offsets`` their week offsets.
+    """
+
+    __tablename__ = "family_rows"
+    __table_args__ = (
+        Index("ix_family_rows_upload", "upload_id"),
+        Index("ix_family_rows_project_kind", "project_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    upload_id: Mapped[str] = mapped_column(ForeignKey("family_uploads.id"))
+    project_id: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(12))
+    ref: Mapped[str] = mapped_column(String(32))
+    other: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    offsets: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
+
+
+class FamilyLink(Base):
+    """A finished run's family result (tokens only).
+
+    * ``household``: ``token`` a child token, ``linked`` its household token;
+    * ``pregnancy``: ``token`` a pregnancy token, ``linked`` a child token (None while the
+      pregnancy is open), ``body``/``ref`` the pregnancy record, ``review`` when another
+      pregnancy of the same mother could take the child.
+    """
+
+    __tablename__ = "family_links"
+    __table_args__ = (Index("ix_family_links_run_kind", "run_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    token: Mapped[str] = mapped_column(String(32))
+    linked: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    body: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    ref: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    review: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

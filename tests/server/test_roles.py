@@ -55,6 +55,8 @@ RULES: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/crosslinks/{xid}/runs"): {"coordinator"},
     ("GET", "/api/v1/crosslinks/{xid}/runs/{rid}"): {"coordinator"},
     ("GET", "/api/v1/crosslinks/{xid}/results"): {"coordinator"},
+    ("POST", "/api/v1/projects/{pid}/family"): {"body"},
+    ("GET", "/api/v1/projects/{pid}/results/family"): {"coordinator"},
 }
 ROLES = ("operator", "coordinator", "body", "recovery")
 

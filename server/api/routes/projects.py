@@ -29,6 +29,7 @@ from server.credentials import issue
 from server.crosslink_runs import end_crosslinks_of, remove_paths
 from server.db.models import Project, Upload, utcnow
 from server.delta_run import drop_states
+from server.family_run import delete_project_family
 from server.signals_store import delete_project_signals
 from server.worker import delete_encodings
 
@@ -179,6 +180,7 @@ def close_project(
         files = delete_encodings(session, uploads, settings.uploads_dir)
         sealed = delete_project_signals(session, pid)
         cross = end_crosslinks_of(session, settings, pid, principal.actor)
+        family = delete_project_family(session, pid)
         project.status = "closed"
         project.closed_at = utcnow()
         audit.append(
@@ -186,7 +188,12 @@ def close_project(
             actor=principal.actor,
             action="encodings.deleted.close",
             project_id=pid,
-            detail={"uploads": len(uploads), "records": records, "signal_rows": sealed},
+            detail={
+                "uploads": len(uploads),
+                "records": records,
+                "signal_rows": sealed,
+                "family_uploads": family,
+            },
         )
     for path in files:
         path.unlink(missing_ok=True)
