@@ -325,9 +325,11 @@ def _score(
             if j in guardian_group_of_jumin:
                 children_of_group.setdefault(guardian_group_of_jumin[j], set()).add(c)
     payee_pred = {(rid, c) for rid, g in g_group[2].items() for c in children_of_group.get(g, ())}
+    decided = predicted - flagged  # links made without a person's review
     return {
         "pregnancy_child": {
             **_prf(len(tp), len(predicted), len(truth)),
+            "unflagged": _prf(len(tp & decided), len(decided), len(truth)),
             "pregnancies": len(fam.pregnancies),
             "open_or_lost": len(open_true),
             "open_or_lost_kept_open": open_kept,
