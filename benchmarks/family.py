@@ -292,6 +292,15 @@ def _score(
             (p.record_id, c) in predicted for c in p.children
         ):
             one_link_each += 1
+    jumin_group = dict(
+        zip(enc_children["jumin"].ids, res_c.group_of[jumin_idx].tolist(), strict=True)
+    )
+    merged = sum(
+        1
+        for p in multiple
+        if len({jumin_group.get(jumin_of_pid[c], -1 - i) for i, c in enumerate(p.children)})
+        < len(p.children)
+    )
     open_true = [p for p in fam.pregnancies if not p.children]
     open_found = set(links.open.tolist())
     open_kept = sum(
@@ -335,6 +344,7 @@ def _score(
             "open_or_lost_kept_open": open_kept,
             "multiple_births": len(multiple),
             "multiple_births_one_link_per_child": one_link_each,
+            "multiple_births_merged_by_children_linkage": merged,
             "ambiguous_links": int(links.ambiguous.sum()),
             "wrong_links_flagged_ambiguous": len((predicted - truth) & flagged),
             "misses": dict(misses.most_common()),
