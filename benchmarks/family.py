@@ -292,6 +292,15 @@ def _score(
             (p.record_id, c) in predicted for c in p.children
         ):
             one_link_each += 1
+    jumin_group = dict(
+        zip(enc_children["jumin"].ids, res_c.group_of[jumin_idx].tolist(), strict=True)
+    )
+    merged = sum(
+        1
+        for p in multiple
+        if len({jumin_group.get(jumin_of_pid[c], -1 - i) for i, c in enumerate(p.children)})
+        < len(p.children)
+    )
     open_true = [p for p in fam.pregnancies if not p.children]
     open_found = set(links.open.tolist())
     open_kept = sum(
@@ -325,14 +334,17 @@ def _score(
             if j in guardian_group_of_jumin:
                 children_of_group.setdefault(guardian_group_of_jumin[j], set()).add(c)
     payee_pred = {(rid, c) for rid, g in g_group[2].items() for c in children_of_group.get(g, ())}
+    decided = predicted - flagged  # links made without a person's review
     return {
         "pregnancy_child": {
             **_prf(len(tp), len(predicted), len(truth)),
+            "unflagged": _prf(len(tp & decided), len(decided), len(truth)),
             "pregnancies": len(fam.pregnancies),
             "open_or_lost": len(open_true),
             "open_or_lost_kept_open": open_kept,
             "multiple_births": len(multiple),
             "multiple_births_one_link_per_child": one_link_each,
+            "multiple_births_merged_by_children_linkage": merged,
             "ambiguous_links": int(links.ambiguous.sum()),
             "wrong_links_flagged_ambiguous": len((predicted - truth) & flagged),
             "misses": dict(misses.most_common()),

@@ -117,6 +117,7 @@ class Families:
     family_type: dict[int, str] = field(default_factory=dict)
     pregnancies: list[Pregnancy] = field(default_factory=list)
     payees: list[str] = field(default_factory=list)
+    children_of: dict[str, list[Person]] = field(default_factory=dict, repr=False)
 
     def household_of(self) -> dict[str, int]:
         """Child person id -> household (connected components through shared guardians),
@@ -285,6 +286,7 @@ def build_families(
             fam.guardians[g.person_id] = g
         for k in kids:
             fam.child_guardians[k.person_id] = [(g.person_id, rel) for g, rel in guardians]
+        fam.children_of[guardians[0][0].person_id] = kids
         payee_rate = {"single_father": 0.5}.get(kind, rates.payee if "mother" in kind else 0.0)
         if payee_rate and rng.random() < payee_rate:
             fam.payees.append(guardians[0][0].person_id)
@@ -351,9 +353,17 @@ def _add_pregnancy(
     expected = dob - timedelta(days=_delta_days(rng, len(born) > 1))
     if lost_before:  # an earlier pregnancy that ended, a year or more before this birth
         lost_edd = expected - timedelta(days=rng.randint(330, 700))
-        if lost_edd >= _years_before(REFERENCE_DATE, PREGNANCY_YEARS):
+        # not while she was pregnant with an elder sibling
+        births = {q.dob for q in _mother_children(fam, mother)}
+        clear = all(abs((lost_edd - b).days) >= 300 for b in births)
+        if clear and lost_edd >= _years_before(REFERENCE_DATE, PREGNANCY_YEARS):
             _record(fam, rng, rates, mother, lost_edd, (), "lost", surname)
     _record(fam, rng, rates, mother, expected, tuple(p.person_id for p in born), "born", surname)
+
+
+def _mother_children(fam: Families, mother: Guardian) -> list[Person]:
+    """The children the truth gives ``mother`` (filled in before her pregnancies)."""
+    return fam.children_of.get(mother.person_id, [])
 
 
 def _add_open(
