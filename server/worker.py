@@ -9,7 +9,9 @@ partial behind. The worker also applies the retention period to uploaded encodin
 from __future__ import annotations
 
 import logging
+import resource
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,30 @@ from server.storage import (
 
 _log = logging.getLogger("kakehashi.server.worker")
 _BATCH = 20_000
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far (MB; Linux reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class _StageClock:
+    """Wall seconds of a run's stages and the process's peak RSS at the end of each."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+        self.peak: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - self.last, 3)
+        self.peak[stage] = _peak_rss_mb()
+        self.last = now
+
+    def report(self) -> dict[str, Any]:
+        total = round(time.perf_counter() - self.started, 3)
+        return {"seconds": {**self.seconds, "total": total}, "peak_rss_mb": self.peak}
 
 
 class Cancelled(Exception):
@@ -215,6 +241,7 @@ class Worker:
                 return
 
     def _execute(self, rid: str, pid: str) -> dict:
+        clock = _StageClock()
         inputs = read_snapshot(self.settings.uploads_dir, rid)
         if inputs is None:  # queued before runs took snapshots: take it now, under the lock
             with self.factory() as session, session.begin():
@@ -271,11 +298,14 @@ class Worker:
                 f"a run needs encodings from at least two bodies; {len(datasets)} uploaded"
             )
         self._progress(rid, 0.2)
+        clock.lap("load")
         # Imported here: the engine pulls in numba, which would slow every server start.
         from linkage.engine import link
         from linkage.incremental import update_tokens
         from linkage.outcomes import ReviewOutcome as Answer
         from linkage.outcomes import constraints
+
+        clock.lap("import")
 
         owners = [(name, ref) for name, rs in zip(names, refs, strict=True) for ref in rs]
         # What people found in earlier reviews: known links kept together, known
@@ -297,6 +327,7 @@ class Worker:
             decided=known.decided,
         )
         self._progress(rid, 0.8)
+        clock.lap("link")
 
         groups = np.concatenate(result.group_of)
         update = update_tokens([old_token.get(key) for key in owners], groups, result.n_groups)
@@ -319,6 +350,7 @@ class Worker:
             "missing_bodies": missing,
         }
         self._progress(rid, 0.9)
+        clock.lap("tokens")
         # Token rows go in short transactions of _BATCH rows each, so the SQLite write lock
         # is never held for long and API requests (each writes an audit entry) keep being
         # served during a large run. Rows of an unfinished run are invisible: results are
@@ -343,6 +375,9 @@ class Worker:
                         )
                     ],
                 )
+        clock.lap("write")
+        audited = dict(stats)
+        stats.update(clock.report())
         with self.factory() as session, session.begin():
             run = session.get(Run, rid)
             if run is None or run.cancel_requested:
@@ -364,7 +399,7 @@ class Worker:
                 actor="system",
                 action="run.done",
                 project_id=pid,
-                detail={"run": rid, **stats},
+                detail={"run": rid, **audited},
             )
         return stats
 
