@@ -96,9 +96,11 @@ def bench_backend(
 ) -> dict[str, Any]:
     """Upload ``files`` (one body each) to a fresh server and make ``runs`` runs."""
     bodies = [f"body{i}" for i in range(len(files))]
-    with tempfile.TemporaryDirectory(prefix="kakehashi-stages-") as tmp, _database(
-        backend
-    ) as db_url, _server(Path(tmp) / "server", db_url) as (url, server):
+    with (
+        tempfile.TemporaryDirectory(prefix="kakehashi-stages-") as tmp,
+        _database(backend) as db_url,
+        _server(Path(tmp) / "server", db_url) as (url, server),
+    ):
         operator = (Path(tmp) / "server" / "operator.credential").read_text().strip()
         with ApiClient(url, operator) as client:
             project = client.create_project(
