@@ -25,21 +25,23 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
 from apiclient import ApiClient
 from benchmarks.memory import RssSampler
-from benchmarks.server_load import _server_process, write_linkable_encodings
-from kakehashi.demo import running_server
+from benchmarks.server_load import write_linkable_encodings
+from kakehashi.demo import free_port
 from linkage.schema import default_schema
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -71,10 +73,35 @@ def _server(data_dir: Path, database_url: str | None) -> Iterator[tuple[str, psu
         os.environ["KAKEHASHI_DATABASE_URL"] = database_url
     else:
         os.environ.pop("KAKEHASHI_DATABASE_URL", None)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "kakehashi", "serve",
+        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir),
+    ]  # fmt: skip
+    with (data_dir / "server.log").open("ab") as log:
+        process = psutil.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        with running_server(data_dir) as url:
-            yield url, _server_process(url)
+        # Not kakehashi.demo.running_server: on the loaded shared machine the server's
+        # imports alone can take over a minute, its limit.
+        deadline = time.monotonic() + 600
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}")
+            with suppress(httpx.HTTPError):
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start within 600 s")
+            time.sleep(0.5)
+        yield url, process
     finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except psutil.TimeoutExpired:
+            process.kill()
         if saved is None:
             os.environ.pop("KAKEHASHI_DATABASE_URL", None)
         else:

@@ -221,7 +221,9 @@ def read_records(path: Path, bit_length: int) -> tuple[np.ndarray, np.ndarray]:
 _READ_ROWS = 65_536
 
 
-def read_body(paths: Sequence[Path], bit_length: int) -> tuple[np.ndarray, np.ndarray]:
+def read_body(
+    paths: Sequence[Path], bit_length: int, *, chunk_rows: int = _READ_ROWS
+) -> tuple[np.ndarray, np.ndarray]:
     """Read several stored uploads into one pair of arrays, in the order given.
 
     ``(refs (n, 16) uint8, clks (n, bit_length/8) uint8)``, both C-contiguous. The
@@ -239,7 +241,7 @@ def read_body(paths: Sequence[Path], bit_length: int) -> tuple[np.ndarray, np.nd
     n = sum(sizes) // width
     refs = np.empty((n, REF_BYTES), dtype=np.uint8)
     clks = np.empty((n, width - REF_BYTES), dtype=np.uint8)
-    buffer = np.empty((_READ_ROWS, width), dtype=np.uint8)
+    buffer = np.empty((chunk_rows, width), dtype=np.uint8)
     at = 0
     for path in paths:
         with path.open("rb", buffering=0) as handle:
