@@ -108,6 +108,10 @@ def _server(data_dir: Path, database_url: str | None) -> Iterator[tuple[str, psu
             os.environ["KAKEHASHI_DATABASE_URL"] = saved
 
 
+def _ratio(seconds: dict[str, float]) -> float | None:
+    return round(seconds["total"] / seconds["link"], 2) if seconds.get("link") else None
+
+
 def _wait(client: ApiClient, pid: str, rid: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -156,10 +160,13 @@ def bench_backend(
                         "run": i + 1,
                         "client_wall_seconds": round(wall, 2),
                         "seconds": seconds,
-                        "peak_rss_mb_after_stage": stats.get("peak_rss_mb", {}),
-                        "whole_over_link": round(seconds["total"] / seconds["link"], 2)
-                        if seconds.get("link")
-                        else None,
+                        "cpu_seconds": stats.get("cpu_seconds", {}),
+                        "link_seconds": stats.get("link_seconds", {}),
+                        "peak_rss_mb": stats.get("peak_rss_mb", {}),
+                        "peak_rss_window": stats.get("peak_rss_window"),
+                        "rss_mb": stats.get("rss_mb", {}),
+                        "whole_over_link": _ratio(seconds),
+                        "whole_over_link_cpu": _ratio(stats.get("cpu_seconds", {})),
                         "server_rss_baseline_mb": round(rss.baseline / 2**20),
                         "server_rss_peak_mb": round(rss.peak / 2**20),
                         "records": stats["records"],
@@ -173,15 +180,19 @@ def bench_backend(
         stage: round(statistics.median(r["seconds"].get(stage, 0.0) for r in later), 2)
         for stage in (*STAGES, "total")
     }
+    median_cpu = {
+        stage: round(statistics.median(r["cpu_seconds"].get(stage, 0.0) for r in later), 2)
+        for stage in (*STAGES, "total")
+    }
     return {
         "backend": backend,
         "upload_seconds": round(upload_seconds, 2),
         "runs": rows,
         "median_later_runs": {
             "seconds": median,
-            "whole_over_link": round(median["total"] / median["link"], 2)
-            if median["link"]
-            else None,
+            "cpu_seconds": median_cpu,
+            "whole_over_link": _ratio(median),
+            "whole_over_link_cpu": _ratio(median_cpu),
             "server_rss_peak_mb": max(r["server_rss_peak_mb"] for r in rows),
         },
     }
@@ -193,20 +204,31 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"# Run stages: {report['bodies']} × {report['each']:,} records",
         "",
         f"{env['cpus']} CPUs, load average before {env['load_before'][0]:.2f}, after "
-        f"{env['load_after'][0]:.2f}; threshold {report['threshold']}. Seconds per stage "
-        "from the run's stats; peak RSS of the server sampled every 50 ms.",
+        f"{env['load_after'][0]:.2f}; threshold {report['threshold']}. Wall and CPU seconds "
+        "per stage from the run's stats (CPU: the server process, all threads); peak RSS "
+        "per stage from the run's stats, and the server's peak sampled every 50 ms.",
         "",
-        "| backend | run | load | import | link | tokens | write | total | total ÷ link "
+        "| backend | run | | load | import | link | tokens | write | total | total ÷ link "
         "| server peak MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for b in report["results"]:
         for r in b["runs"]:
-            s = r["seconds"]
-            cells = " | ".join(f"{s.get(k, 0):.2f}" for k in (*STAGES, "total"))
+            for kind, key, ratio in (
+                ("wall s", "seconds", "whole_over_link"),
+                ("CPU s", "cpu_seconds", "whole_over_link_cpu"),
+            ):
+                s = r[key]
+                cells = " | ".join(f"{s.get(k, 0):.2f}" for k in (*STAGES, "total"))
+                lines.append(
+                    f"| {b['backend']} | {r['run']} | {kind} | {cells} | {r[ratio]} "
+                    f"| {r['server_rss_peak_mb']} |"
+                )
+            p = r["peak_rss_mb"]
+            cells = " | ".join(f"{p.get(k, 0):.0f}" for k in STAGES)
             lines.append(
-                f"| {b['backend']} | {r['run']} | {cells} | {r['whole_over_link']} "
-                f"| {r['server_rss_peak_mb']} |"
+                f"| {b['backend']} | {r['run']} | peak MB ({r['peak_rss_window']}) | {cells} "
+                f"| | | |"
             )
     return "\n".join(lines) + "\n"
 

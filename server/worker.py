@@ -46,28 +46,74 @@ _READ_BATCH = 50_000
 _HEX_REF = re.compile(r"[0-9a-f]{32}")
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory so far (MB; Linux reports ru_maxrss in KiB)."""
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+
+
+def _reset_peak_rss() -> bool:
+    """Start a new peak-RSS window for this process (Linux ≥ 4.0); False where not possible."""
+    try:
+        _CLEAR_REFS.write_text("5")  # "5" resets only the peak (VmHWM), nothing else
+    except OSError:
+        return False
+    return True
+
+
+def _rss_mb(field: str = "VmHWM") -> float:
+    """This process's resident memory in MB from /proc: the peak since the last reset
+    (VmHWM) or now (VmRSS); where /proc is not readable, the peak since the process
+    started (``ru_maxrss``)."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 class _StageClock:
-    """Wall seconds of a run's stages and the process's peak RSS at the end of each."""
+    """Wall seconds of a run's stages and the process's peak RSS during each.
+
+    Where Linux lets the process reset its peak-RSS mark, each stage's peak is its own
+    (``peak_rss_window`` "stage"); otherwise it is the process's peak so far ("process").
+    A stage's own memory is its peak less the resident memory when it began. The figures
+    are for the whole server process (API requests served meanwhile count).
+    """
 
     def __init__(self) -> None:
         self.started = self.last = time.perf_counter()
+        self.cpu_last = time.process_time()
+        self.cpu: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
         self.peak: dict[str, float] = {}
+        self.rss: dict[str, float] = {"start": _rss_mb("VmRSS")}
+        self.per_stage = _reset_peak_rss()
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
         self.seconds[stage] = round(now - self.last, 3)
-        self.peak[stage] = _peak_rss_mb()
+        cpu = time.process_time()
+        self.cpu[stage] = round(cpu - self.cpu_last, 3)
+        self.cpu_last = cpu
+        self.peak[stage] = _rss_mb()
+        self.rss[stage] = _rss_mb("VmRSS")
+        if self.per_stage:
+            _reset_peak_rss()
         self.last = now
 
     def report(self) -> dict[str, Any]:
         total = round(time.perf_counter() - self.started, 3)
-        return {"seconds": {**self.seconds, "total": total}, "peak_rss_mb": self.peak}
+        return {
+            "seconds": {**self.seconds, "total": total},
+            # CPU seconds of the server process (all threads): on a loaded machine these
+            # say more about a stage's cost than wall time.
+            "cpu_seconds": {**self.cpu, "total": round(sum(self.cpu.values()), 3)},
+            "peak_rss_mb": self.peak,
+            "peak_rss_window": "stage" if self.per_stage else "process",
+            # resident memory when the run started and at the end of each stage
+            "rss_mb": self.rss,
+        }
 
 
 def _record_index(
@@ -432,6 +478,11 @@ class Worker:
         del datasets  # the CLKs are not needed any more
         self._progress(rid, 0.8)
         clock.lap("link")
+        link_seconds = {
+            k.removeprefix("seconds_"): round(v, 3)
+            for k, v in result.stats.items()
+            if k.startswith("seconds_")
+        }
 
         groups = np.concatenate(result.group_of)
         update = update_token_bytes(prev_ids, old_tokens, groups, result.n_groups)
@@ -484,7 +535,7 @@ class Worker:
                 write(session, rows)
         clock.lap("write")
         audited = dict(stats)
-        stats.update(clock.report())
+        stats.update(clock.report(), link_seconds=link_seconds)
         with self.factory() as session, session.begin():
             run = session.get(Run, rid)
             if run is None or run.cancel_requested:
