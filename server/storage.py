@@ -297,6 +297,11 @@ def _sort_rows(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
     return order
 
 
+def row_order(rows: np.ndarray) -> np.ndarray:
+    """Stable order that sorts ``(n, 16)`` rows by their bytes."""
+    return _sort_rows(*_row_keys(rows))
+
+
 def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct ``(n, 16)`` rows sorted by their bytes, and each row's position among them.
 

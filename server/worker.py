@@ -35,6 +35,7 @@ from server.storage import (
     read_body,
     read_snapshot,
     refs_to_hex,
+    row_order,
     snapshot_dir,
     take_snapshot,
     unique_rows,
@@ -517,10 +518,14 @@ class Worker:
         review = result.review[groups]
         body_of = np.repeat(np.arange(len(names)), [len(r) for r in refs])
         all_refs = np.concatenate(refs)
+        # Rows go in by (body, ref): the (run, body, ref) index then grows at its end
+        # instead of at random places, which on SQLite roughly halves the writing time.
+        starts = np.cumsum([0] + [len(r) for r in refs[:-1]])
+        order = np.concatenate([s + row_order(r) for s, r in zip(starts, refs, strict=True)])
         del refs
         write = _row_writer(self.factory)
         for start in range(0, n_records, _BATCH):
-            part = slice(start, start + _BATCH)
+            part = order[start : start + _BATCH]
             rows = zip(
                 itertools.repeat(rid),
                 [names[i] for i in body_of[part].tolist()],

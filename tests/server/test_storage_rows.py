@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.storage import match_rows, read_body, read_records, unique_rows
+from server.storage import match_rows, read_body, read_records, row_order, unique_rows
 
 
 def _write(path: Path, rows: np.ndarray) -> None:
@@ -47,7 +47,7 @@ def _array(values: list[bytes]) -> np.ndarray:
 
 @settings(max_examples=100, deadline=None)
 @given(rows16, rows16, st.booleans())
-def test_match_and_unique_rows_agree_with_a_dictionary(
+def test_match_unique_and_order_rows_agree_with_python(
     table: list[bytes], query: list[bytes], same_head: bool
 ) -> None:
     if same_head:  # rows that share their first 8 bytes take the two-key sort
@@ -62,3 +62,5 @@ def test_match_and_unique_rows_agree_with_a_dictionary(
     distinct, inverse = unique_rows(_array(table))
     assert [r.tobytes() for r in distinct] == sorted(set(table))
     assert [distinct[i].tobytes() for i in inverse] == table
+    order = row_order(_array(table)).tolist()
+    assert order == sorted(range(len(table)), key=lambda i: table[i])  # stable
