@@ -362,41 +362,49 @@ class Worker:
         Returns ``(ids (n,) int64, tokens (t, 16) uint8)``: ``tokens`` are the previous
         run's distinct tokens sorted by their bytes; ``ids[i]`` is the row of record ``i``'s
         old token (records in body order, as ``refs``), ``-1`` for a record it did not have.
-        Rows are read body by body in chunks, with no Python object kept per row.
+        The rows are read in id order, ``_READ_BATCH`` at a time, each batch in its own
+        short transaction (on SQLite every transaction holds the write lock, and API
+        requests must not wait behind a long read); a done run's rows never change, so
+        the batches need no common snapshot. No Python object is kept per row.
         """
         n = sum(len(r) for r in refs)
         ids = np.full(n, -1, dtype=np.int64)
         if previous is None:
             return ids, np.empty((0, 16), dtype=np.uint8)
-        found: list[np.ndarray] = []  # per body: index into that body's old rows, or -1
-        old: list[np.ndarray] = []
-        with self.factory() as session:
-            for body, mine in zip(names, refs, strict=True):
-                old_refs, old_tokens = [], []
-                result = session.execute(
-                    select(TokenRow.ref, TokenRow.token)
-                    .where(TokenRow.run_id == previous, TokenRow.body == body)
-                    .execution_options(yield_per=_READ_BATCH)
-                )
-                for chunk in result.partitions():
-                    r, t = zip(*chunk, strict=True)
-                    old_refs.append(hex_to_rows(r))
-                    old_tokens.append(hex_to_rows(t))
-                if not old_refs:
-                    found.append(np.full(len(mine), -1, dtype=np.int64))
-                    continue
-                table = np.concatenate(old_refs)
-                del old_refs
-                at = match_rows(mine, table)
-                offset = sum(len(o) for o in old)
-                found.append(np.where(at >= 0, at + offset, -1))
-                old.append(np.concatenate(old_tokens))
-        if not old:
+        number = {name: i for i, name in enumerate(names)}
+        bodies, old_refs, old_tokens = [], [], []
+        last = -1
+        while True:
+            with self.factory() as session, session.begin():
+                chunk = session.execute(
+                    select(TokenRow.id, TokenRow.body, TokenRow.ref, TokenRow.token)
+                    .where(TokenRow.run_id == previous, TokenRow.id > last)
+                    .order_by(TokenRow.id)
+                    .limit(_READ_BATCH)
+                ).all()
+            if not chunk:
+                break
+            row_ids, b, r, t = zip(*chunk, strict=True)
+            last = row_ids[-1]
+            bodies.append(np.array([number.get(x, -1) for x in b], dtype=np.int64))
+            old_refs.append(hex_to_rows(r))
+            old_tokens.append(hex_to_rows(t))
+            del chunk, row_ids, b, r, t
+        if not bodies:
             return ids, np.empty((0, 16), dtype=np.uint8)
-        tokens, inverse = unique_rows(np.concatenate(old))
-        at = np.concatenate(found)
-        hit = at >= 0
-        ids[hit] = inverse[at[hit]]
+        body_of = np.concatenate(bodies)
+        table = np.concatenate(old_refs)
+        del bodies, old_refs
+        tokens, inverse = unique_rows(np.concatenate(old_tokens))
+        del old_tokens
+        offset = 0
+        for k, mine in enumerate(refs):
+            rows = np.flatnonzero(body_of == k)
+            if rows.size:
+                at = match_rows(mine, table[rows])
+                hit = at >= 0
+                ids[offset : offset + len(mine)][hit] = inverse[rows[at[hit]]]
+            offset += len(mine)
         return ids, tokens
 
     def _execute(self, rid: str, pid: str) -> dict:
