@@ -112,23 +112,45 @@ def _ratio(seconds: dict[str, float]) -> float | None:
     return round(seconds["total"] / seconds["link"], 2) if seconds.get("link") else None
 
 
-def _wait(client: ApiClient, pid: str, rid: str, timeout: float) -> dict[str, Any]:
+def _wait(client: ApiClient, pid: str, rid: str, timeout: float, rss: RssSampler) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    shown = time.monotonic()
     while time.monotonic() < deadline:
         status = client.run_status(pid, rid)
         if status.get("status") in {"done", "failed", "cancelled"}:
             return status
+        if time.monotonic() - shown > 30:  # a long run shows how far it got
+            shown = time.monotonic()
+            print(f"  progress {status.get('progress')}, server peak so far "
+                  f"{rss.peak / 2**20:.0f} MB", flush=True)  # fmt: skip
         time.sleep(0.2)
     raise RuntimeError(f"run {rid} did not finish within {timeout:.0f} s")
 
 
+@contextmanager
+def _keep_log(log: Path, copy: Path | None) -> Iterator[None]:
+    """Copy the server's log to ``copy`` when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        if copy is not None and log.exists():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(log.read_bytes())
+
+
 def bench_backend(
-    backend: str, files: list[Path], runs: int, threshold: float, timeout: float
+    backend: str,
+    files: list[Path],
+    runs: int,
+    threshold: float,
+    timeout: float,
+    log_copy: Path | None = None,
 ) -> dict[str, Any]:
     """Upload ``files`` (one body each) to a fresh server and make ``runs`` runs."""
     bodies = [f"body{i}" for i in range(len(files))]
     with (
         tempfile.TemporaryDirectory(prefix="kakehashi-stages-") as tmp,
+        _keep_log(Path(tmp) / "server" / "server.log", log_copy),
         _database(backend) as db_url,
         _server(Path(tmp) / "server", db_url) as (url, server),
     ):
@@ -149,7 +171,7 @@ def bench_backend(
                 with RssSampler(server) as rss:
                     t = time.perf_counter()
                     rid = coord.start_run(pid)["run_id"]
-                    status = _wait(coord, pid, rid, timeout)
+                    status = _wait(coord, pid, rid, timeout, rss)
                     wall = time.perf_counter() - t
                 if status["status"] != "done":
                     raise RuntimeError(f"run {i} ended {status['status']}: {status.get('error')}")
@@ -257,7 +279,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         schema_id = default_schema().schema_id  # what a new project uses
         write_linkable_encodings(files, args.each, schema_id=schema_id, seed=args.seed)
         for backend in args.backends.split(","):
-            results.append(bench_backend(backend, files, args.runs, args.threshold, args.timeout))
+            log = args.out / f"server-{backend}.log" if args.out else None
+            results.append(
+                bench_backend(backend, files, args.runs, args.threshold, args.timeout, log)
+            )
     env["load_after"] = list(os.getloadavg())
     report = {
         "environment": env,
