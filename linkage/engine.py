@@ -293,6 +293,7 @@ def link(
             np.concatenate([p.popcounts for p in packed]),
             packed[0].bit_length,
         )
+        del packed  # allc holds the same words: the per-body copies go before blocking
         blocked = lsh_candidates(allc, body, dedup_arr, floor, config, workers=workers)
         left, right, scores = blocked.left, blocked.right, blocked.scores
         comparisons = blocked.comparisons

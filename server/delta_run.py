@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +41,13 @@ def drop_states(uploads_dir: Path, pid: str) -> None:
     shutil.rmtree(state_dir(uploads_dir, pid), ignore_errors=True)
 
 
-def _raw_refs(refs: Sequence[str]) -> np.ndarray:
-    return np.frombuffer(bytes.fromhex("".join(refs)), np.uint8).reshape(-1, REF_BYTES)
-
-
 def link_run(
     uploads_dir: Path,
     pid: str,
     rid: str,
     previous: str | None,
     names: list[str],
-    refs: list[list[str]],
+    refs: list[np.ndarray],
     datasets: list[np.ndarray],
     *,
     threshold: float,
@@ -86,7 +82,7 @@ def link_run(
     dedup_flags = [n in dedup for n in names]
     dedup_names = [n for n in names if n in dedup]
     bit_length = int(datasets[0].shape[1] * 8)
-    raw = [_raw_refs(r) for r in refs]
+    raw = [np.asarray(r, np.uint8).reshape(-1, REF_BYTES) for r in refs]
     constraints = {
         "must_link": known.must_link,
         "cannot_link": known.cannot_link,

@@ -26,7 +26,7 @@ read when the run executes (not from the run's snapshot of encodings).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -148,14 +148,14 @@ def run_family(
     factory: sessionmaker[Session],
     rid: str,
     pid: str,
-    owners: Sequence[tuple[str, str]],
-    record_tokens: Sequence[str],
+    children: Callable[[], tuple[Sequence[tuple[str, str]], Sequence[str]]],
     threshold: float,
 ) -> dict[str, Any]:
     """Compute and write run ``rid``'s family links; return counts for the run's stats.
 
-    ``owners`` and ``record_tokens`` are the run's children: (body, ref) and token of each
-    record. Returns ``{}`` (and writes nothing) when no body uploaded a family file.
+    ``children()`` gives the run's children as ``(owners, record_tokens)``: (body, hex ref)
+    and hex token of each record; it is called only when a body uploaded a family file.
+    Returns ``{}`` (and writes nothing) when no body did.
     """
     from linkage.family import households, match_pregnancies
     from linkage.incremental import update_tokens
@@ -184,6 +184,7 @@ def run_family(
         session.execute(delete(FamilyLink).where(FamilyLink.run_id.in_(runs)))
     if not rows:
         return {}
+    owners, record_tokens = children()
 
     guardians: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
     for body, kind, ref, _, data, _ in rows:

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,15 +214,130 @@ def duplicate_refs(refs: np.ndarray, existing: Iterable[np.ndarray]) -> int:
 
 def read_records(path: Path, bit_length: int) -> tuple[np.ndarray, np.ndarray]:
     """Read a stored upload: ``(refs (n, 16) uint8, clks (n, bit_length/8) uint8)``."""
+    return read_body([path], bit_length)
+
+
+#: Rows read from a records file at a time (about 9 MB of 1024-bit records).
+_READ_ROWS = 65_536
+
+
+def read_body(
+    paths: Sequence[Path], bit_length: int, *, chunk_rows: int = _READ_ROWS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read several stored uploads into one pair of arrays, in the order given.
+
+    ``(refs (n, 16) uint8, clks (n, bit_length/8) uint8)``, both C-contiguous. The
+    arrays are sized from the files and filled a chunk at a time, so reading takes the
+    result's memory plus one chunk (no second copy of the records, no concatenation).
+
+    Raises:
+        ValueError: if a file's size is not a whole number of records.
+    """
     width = REF_BYTES + bit_length // 8
-    rows = np.fromfile(path, dtype=np.uint8).reshape(-1, width)
-    return rows[:, :REF_BYTES], np.ascontiguousarray(rows[:, REF_BYTES:])
+    sizes = [p.stat().st_size for p in paths]
+    for path, size in zip(paths, sizes, strict=True):
+        if size % width:
+            raise ValueError(f"stored upload {path.name} is not a whole number of records")
+    n = sum(sizes) // width
+    refs = np.empty((n, REF_BYTES), dtype=np.uint8)
+    clks = np.empty((n, width - REF_BYTES), dtype=np.uint8)
+    buffer = np.empty((chunk_rows, width), dtype=np.uint8)
+    at = 0
+    for path in paths:
+        with path.open("rb", buffering=0) as handle:
+            while True:
+                got = handle.readinto(memoryview(buffer).cast("B")) or 0
+                rows = got // width
+                if got % width:  # a short read mid-record: read the rest of it
+                    rest = width - got % width
+                    tail = handle.read(rest)
+                    if len(tail) != rest:
+                        raise ValueError(f"stored upload {path.name} ends mid-record")
+                    buffer.reshape(-1)[got : got + rest] = np.frombuffer(tail, np.uint8)
+                    rows += 1
+                if rows == 0:
+                    break
+                refs[at : at + rows] = buffer[:rows, :REF_BYTES]
+                clks[at : at + rows] = buffer[:rows, REF_BYTES:]
+                at += rows
+    if at != n:
+        raise ValueError("a stored upload changed size while it was read")
+    return refs, clks
 
 
 def refs_to_hex(refs: np.ndarray) -> list[str]:
     """``(n, 16)`` uint8 refs to 32-character hex strings."""
-    blob = refs.tobytes().hex()
+    blob = np.ascontiguousarray(refs).tobytes().hex()
     return [blob[i : i + 2 * REF_BYTES] for i in range(0, len(blob), 2 * REF_BYTES)]
+
+
+def hex_to_rows(values: Sequence[str]) -> np.ndarray:
+    """32-character hex strings (refs or tokens) to an ``(n, 16)`` uint8 array."""
+    return np.frombuffer(bytes.fromhex("".join(values)), dtype=np.uint8).reshape(-1, REF_BYTES)
+
+
+def _row_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two big-endian uint64 keys of ``(n, 16)`` rows: sorting by them sorts by bytes."""
+    keys = np.ascontiguousarray(rows, dtype=np.uint8).view(">u8").reshape(-1, 2)
+    return keys[:, 0], keys[:, 1]
+
+
+def _sort_rows(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Stable order of rows by ``(hi, lo)``; by ``hi`` alone where that is the same order.
+
+    Sorting one uint64 key is several times faster than ``lexsort`` of two. Random refs
+    and tokens differ in their first 8 bytes, so rows with an equal ``hi`` are equal rows
+    (then the ``hi`` order is the full order); otherwise both keys are sorted.
+    """
+    order = np.argsort(hi, kind="stable")
+    hs = hi[order]
+    tie = np.flatnonzero(hs[1:] == hs[:-1])
+    if tie.size and np.any(lo[order[tie]] != lo[order[tie + 1]]):
+        return np.lexsort((lo, hi))
+    return order
+
+
+def row_order(rows: np.ndarray) -> np.ndarray:
+    """Stable order that sorts ``(n, 16)`` rows by their bytes."""
+    return _sort_rows(*_row_keys(rows))
+
+
+def unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ``(n, 16)`` rows sorted by their bytes, and each row's position among them.
+
+    ``numpy.unique`` on 16-byte void rows is an order of magnitude slower than sorting
+    uint64 keys, which this does.
+    """
+    n = len(rows)
+    hi, lo = _row_keys(rows)
+    order = _sort_rows(hi, lo)
+    hs, ls = hi[order], lo[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return np.ascontiguousarray(rows[order[new]]), inverse
+
+
+def match_rows(query: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """For each ``(q, 16)`` query row, the index of an equal ``table`` row, or -1.
+
+    Where ``table`` holds a row more than once, the first one is given.
+    """
+    m = len(table)
+    both = np.concatenate([table, query])
+    hi, lo = _row_keys(both)
+    order = _sort_rows(hi, lo)  # stable: within equal rows, table rows come first
+    hs, ls = hi[order], lo[order]
+    start = np.ones(len(both), dtype=bool)
+    start[1:] = (hs[1:] != hs[:-1]) | (ls[1:] != ls[:-1])
+    run = np.cumsum(start) - 1
+    first = order[start]  # table rows come first within a run of equal rows
+    owner = np.where(first < m, first, -1)[run]
+    found = np.empty(len(query), dtype=np.int64)
+    mine = order >= m
+    found[order[mine] - m] = owner[mine]
+    return found
 
 
 async def receive_to_file(
