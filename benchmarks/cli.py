@@ -78,7 +78,7 @@ def support(
 
 
 def privacy(
-    children: Annotated[int, typer.Option(help="Children in the synthetic municipality.")] = 5_000,
+    children: Annotated[int, typer.Option(help="Children in the synthetic municipality.")] = 20_000,
     configs: Annotated[
         bool, typer.Option(help="Every hardening config of the frontier, not just the default.")
     ] = False,

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-from benchmarks.privacy.bits import dice, top_k_similarities, unpack
+from benchmarks.privacy.bits import best_two, dice, pair_scores, top_k_similarities, unpack
 from synthetic.names import japanese_pools
 
 
@@ -165,33 +166,31 @@ def frequency_attack(
 
 
 # -- similarity-graph attack ------------------------------------------------------------------
-def _features(bits: np.ndarray, k: int) -> np.ndarray:
-    """Node features: popcount and the ``k`` largest Dice to other records, ``(n, k + 1)``."""
-    top = top_k_similarities(bits, k)
-    return np.hstack([bits.sum(axis=1, keepdims=True) / bits.shape[1], top])
+def _features(clks: np.ndarray, k: int) -> np.ndarray:
+    """Node features: popcount share and the ``k`` largest Dice to other records (the
+    record's row of the k-nearest-neighbour Dice graph), ``(n, k + 1)``."""
+    top = top_k_similarities(clks, k)
+    pc = np.unpackbits(clks, axis=1).sum(axis=1, keepdims=True) / (8 * clks.shape[1])
+    return np.hstack([pc.astype(np.float32), top])
 
 
-def _bootstrap(enc: np.ndarray, ros: np.ndarray, want: int, k: int = 10) -> list[tuple[int, int]]:
+def _bootstrap(
+    enc_clks: np.ndarray, ros_clks: np.ndarray, want: int, k: int = 10
+) -> list[tuple[int, int]]:
     """Seeds without prior knowledge: mutual nearest neighbours in graph-feature space.
 
-    Returns the ``want`` closest mutual pairs ``(encoded index, roster index)``.
+    Nearest neighbours by L1 distance through k-d trees (``n log n``). Returns the
+    ``want`` closest mutual pairs ``(encoded index, roster index)``.
     """
-    fe, fr = _features(enc, k), _features(ros, k)
+    from scipy.spatial import cKDTree
+
+    fe, fr = _features(enc_clks, k), _features(ros_clks, k)
     scale = np.vstack([fe, fr]).std(axis=0) + 1e-6
     fe, fr = fe / scale, fr / scale
+    best_d, best_r = cKDTree(fr).query(fe, k=1, p=1)
+    _, best_e = cKDTree(fe).query(fr, k=1, p=1)
     pairs = []
-    block = 128
-    best_r = np.empty(len(fe), dtype=np.int64)
-    best_d = np.empty(len(fe), dtype=np.float32)
-    for lo in range(0, len(fe), block):
-        d = np.abs(fe[lo : lo + block, None, :] - fr[None, :, :]).sum(axis=2)
-        best_r[lo : lo + block] = d.argmin(axis=1)
-        best_d[lo : lo + block] = d.min(axis=1)
-    best_e = np.empty(len(fr), dtype=np.int64)
-    for lo in range(0, len(fr), block):
-        d = np.abs(fr[lo : lo + block, None, :] - fe[None, :, :]).sum(axis=2)
-        best_e[lo : lo + block] = d.argmin(axis=1)
-    for e in np.argsort(best_d).tolist():
+    for e in np.argsort(best_d, kind="stable").tolist():
         r = int(best_r[e])
         if best_e[r] == e:
             pairs.append((e, r))
@@ -205,6 +204,61 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-9)
 
 
+def _bucket_keys(z: np.ndarray, t: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's bucket keys: every ``c``-subset of its ``t`` highest columns, encoded as
+    one integer. Returns ``(rows, keys)``, one entry per (row, subset)."""
+    n, a = z.shape
+    top = np.argpartition(-z, t - 1, axis=1)[:, :t] if t < a else np.argsort(-z, axis=1)
+    top = np.sort(top[:, :t], axis=1).astype(np.int64)
+    rows, keys = [], []
+    for combo in combinations(range(t), c):
+        key = np.zeros(n, np.int64)
+        for col in combo:
+            key = key * a + top[:, col]
+        rows.append(np.arange(n, dtype=np.int64))
+        keys.append(key)
+    return np.concatenate(rows), np.concatenate(keys)
+
+
+CANDIDATE_PLANS = ((6, 1), (5, 1), (4, 1), (3, 1), (4, 2), (2, 1), (3, 2), (1, 1), (2, 2), (3, 3))
+"""(t, c) candidate plans, most recall first: a pair is a candidate when a ``c``-subset of
+the ``t`` anchors each record is most like coincides."""
+
+
+def _candidates(pe: np.ndarray, pr: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse candidate pairs ``(i, j)`` (rows of ``pe``, ``pr``; sorted, unique) that share
+    anchors among the ones each record is most like (profiles z-scored per anchor, so
+    that popular anchors do not fill every bucket). The first plan of
+    :data:`CANDIDATE_PLANS` with at most ``budget`` pairs is used (the last one else)."""
+    ze = (pe - pe.mean(axis=0)) / (pe.std(axis=0) + 1e-9)
+    zr = (pr - pr.mean(axis=0)) / (pr.std(axis=0) + 1e-9)
+    a = pe.shape[1]
+    for t, c in CANDIDATE_PLANS:
+        if t > a:
+            continue
+        re, ke = _bucket_keys(ze, t, c)
+        rr, kr = _bucket_keys(zr, t, c)
+        ue, ce = np.unique(ke, return_counts=True)
+        ur, cr = np.unique(kr, return_counts=True)
+        both, ie, ir = np.intersect1d(ue, ur, assume_unique=True, return_indices=True)
+        if int((ce[ie].astype(np.int64) * cr[ir]).sum()) <= budget:
+            break
+    oe, orr = np.argsort(ke, kind="stable"), np.argsort(kr, kind="stable")
+    ke, re, kr, rr = ke[oe], re[oe], kr[orr], rr[orr]
+    se, sr = np.searchsorted(ke, both), np.searchsorted(kr, both)
+    ci, cj = [], []
+    for lo_e, lo_r, ne, nr in zip(se, sr, ce[ie], cr[ir], strict=True):
+        ci.append(np.repeat(re[lo_e : lo_e + ne], nr))
+        cj.append(np.tile(rr[lo_r : lo_r + nr], ne))
+    if not ci:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    m = pr.shape[0]
+    code = np.concatenate(ci) * m + np.concatenate(cj)
+    code.sort()
+    code = code[np.r_[True, code[1:] != code[:-1]]]
+    return code // m, code % m
+
+
 def graph_attack(
     enc_clks: np.ndarray,
     roster_clks: np.ndarray,
@@ -215,23 +269,27 @@ def graph_attack(
     max_anchors: int = 400,
     accept: float = 0.25,
     n_bootstrap: int = 20,
+    budget_per_record: int = 100,
 ) -> dict[str, Any]:
-    """Seed-and-extend matching of encoded records to roster records.
+    """Seed-and-extend matching of encoded records to roster records, on sparse graphs.
 
     ``roster_truth[j]`` is the encoded index of roster record ``j`` (scoring only);
     ``seeds`` are known ``(encoded index, roster index)`` pairs (counted as the attacker's
     knowledge, not as re-identifications). Each round, every free encoded record gets its
-    Dice profile against the anchors, so does every free roster record; profiles are
-    compared by correlation (minus a popcount-difference penalty) and the mutual best
-    pairs with the largest margin over the runner-up — ``accept`` of them, at most
-    ``max_anchors`` anchors in all — become anchors. Returns, besides the standard
+    Dice profile against the anchors, so does every free roster record. Candidate pairs
+    are the records that are most like the same anchors (:func:`_candidates`, at most
+    ``budget_per_record · (n + m)`` pairs a round, so the cost grows with
+    ``(n + m)·anchors``, not ``n·m``); they
+    are scored by profile correlation minus a popcount-difference penalty, and the mutual
+    best pairs with the largest margin over the runner-up — ``accept`` of them, at most
+    ``max_anchors`` anchors in use — become anchors. Returns, besides the standard
     counts, ``top_precision`` (precision of the most confident half of the guesses).
     """
     e_bits, r_bits = unpack(enc_clks), unpack(roster_clks)
     n, m = len(e_bits), len(r_bits)
     pc_e, pc_r = e_bits.sum(axis=1), r_bits.sum(axis=1)
     pc_scale = float(np.std(np.concatenate([pc_e, pc_r]))) + 1e-6
-    anchors = list(seeds) if seeds else _bootstrap(e_bits, r_bits, n_bootstrap)
+    anchors = list(seeds) if seeds else _bootstrap(enc_clks, roster_clks, n_bootstrap)
     known = {e for e, _ in seeds}
     matched_e = {e: (r, np.inf) for e, r in anchors}
     matched_r = {r for _, r in anchors}
@@ -241,27 +299,24 @@ def graph_attack(
         if not len(free_e) or not len(free_r):
             break
         use = anchors[-max_anchors:]
+        if not use:
+            break
         ae = e_bits[[e for e, _ in use]]
         ar = r_bits[[r for _, r in use]]
-        pe = _standardise(dice(e_bits[free_e], ae))
-        pr = _standardise(dice(r_bits[free_r], ar))
-        new: list[tuple[float, int, int]] = []
-        block = 2048
-        best_r = np.empty(len(free_e), dtype=np.int64)
-        margin = np.empty(len(free_e), dtype=np.float32)
-        for lo in range(0, len(free_e), block):
-            s = pe[lo : lo + block] @ pr.T
-            s -= 0.05 * np.abs(pc_e[free_e[lo : lo + block], None] - pc_r[None, free_r]) / pc_scale
-            top2 = -np.partition(-s, 1, axis=1)[:, :2] if s.shape[1] > 1 else np.hstack([s, s])
-            best_r[lo : lo + block] = s.argmax(axis=1)
-            margin[lo : lo + block] = np.abs(top2[:, 0] - top2[:, 1])
-        best_e = np.empty(len(free_r), dtype=np.int64)
-        for lo in range(0, len(free_r), block):
-            s = pr[lo : lo + block] @ pe.T
-            best_e[lo : lo + block] = s.argmax(axis=1)
-        for i, j in enumerate(best_r.tolist()):
-            if best_e[j] == i:
-                new.append((float(margin[i]), int(free_e[i]), int(free_r[j])))
+        raw_e, raw_r = dice(e_bits[free_e], ae), dice(r_bits[free_r], ar)
+        ci, cj = _candidates(raw_e, raw_r, budget_per_record * (n + m))
+        if not ci.size:
+            break
+        pe, pr = _standardise(raw_e), _standardise(raw_r)
+        s = pair_scores(pe, pr, ci, cj)
+        s -= 0.05 * np.abs(pc_e[free_e[ci]] - pc_r[free_r[cj]]) / pc_scale
+        best_r, margin = best_two(ci, cj, s, len(free_e))
+        best_e, _ = best_two(cj, ci, s, len(free_r))
+        new = [
+            (float(margin[i]), int(free_e[i]), int(free_r[j]))
+            for i, j in enumerate(best_r.tolist())
+            if j >= 0 and best_e[j] == i
+        ]
         if not new:
             break
         new.sort(reverse=True)

@@ -1,6 +1,6 @@
 """Run every attack on one schema and write ``privacy.{json,md}``.
 
-    python -m benchmarks.privacy                      # default schema, 5 000 children
+    python -m benchmarks.privacy                      # default schema, 20 000 children
     python -m benchmarks.privacy --children 2000 --hardening '{"xor_fold": 1}'
     python -m benchmarks.privacy --configs            # every hardening config of the frontier
 
@@ -200,7 +200,7 @@ def write_report(results: list[dict[str, Any]], folder: Path, stem: str = "priva
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.privacy", description=__doc__)
-    p.add_argument("--children", type=int, default=5_000)
+    p.add_argument("--children", type=int, default=20_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--hardening",

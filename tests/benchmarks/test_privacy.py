@@ -54,3 +54,34 @@ def test_popcount_leakage_and_decoding_shapes() -> None:
         clks, [(0, 0), (1, 1), (2, 2)], ["佐藤"] * 3, ["佐藤"] * 10 + ["鈴木"] * 40
     )
     assert decoded["correct"] == 10 and decoded["precision"] == 1.0
+
+
+def test_sparse_graph_kernels_agree_with_dense() -> None:
+    from benchmarks.privacy.bits import best_two, dice, top_k_similarities, unpack
+
+    rng = np.random.default_rng(3)
+    clks = rng.integers(0, 256, (60, 16), dtype=np.uint8)
+    clks[7] = 0  # an empty filter: Dice 0 with everything
+    full = dice(unpack(clks), unpack(clks))
+    np.fill_diagonal(full, -1.0)
+    want = -np.sort(-full, axis=1)[:, :4]
+    np.testing.assert_allclose(top_k_similarities(clks, 4), want, atol=1e-6)
+    # best_two: per row, the best column and its margin over the runner-up
+    rows = np.asarray([0, 0, 0, 2, 3, 3], np.int64)
+    cols = np.asarray([5, 6, 7, 1, 4, 9], np.int64)
+    s = np.asarray([0.2, 0.9, 0.5, 0.3, 0.4, 0.4], np.float32)
+    best, margin = best_two(rows, cols, s, 4)
+    assert best.tolist() == [6, -1, 1, 4]
+    np.testing.assert_allclose(margin, [0.4, 0.0, 0.0, 0.0], atol=1e-6)
+
+
+def test_candidates_keep_records_alike_in_profile_and_stay_within_budget() -> None:
+    rng = np.random.default_rng(0)
+    pe = rng.random((300, 40)).astype(np.float32)
+    perm = rng.permutation(300)
+    pr = pe[perm] + rng.normal(0, 0.01, (300, 40)).astype(np.float32)
+    ci, cj = attacks._candidates(pe, pr, budget=300 * 30)
+    assert len(ci) <= 300 * 30 and len(ci) < 300 * 300 // 2
+    pairs = set(zip(ci.tolist(), cj.tolist(), strict=True))
+    truth = {(int(perm[j]), j) for j in range(300)}
+    assert len(pairs & truth) / len(truth) > 0.9
