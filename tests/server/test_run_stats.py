@@ -7,7 +7,7 @@ import numpy as np
 from server_testdata import binary_bytes, bodies_data, encodings, random_clks
 from server_testkit import LiveServer, wait_run
 
-STAGES = {"load", "import", "link", "tokens", "write"}
+STAGES = {"load", "import", "link", "tokens", "write", "family"}
 
 
 def _upload(live: LiveServer, cred: str, pid: str, data: bytes, mode: str) -> None:
