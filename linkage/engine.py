@@ -6,14 +6,19 @@ Stages (each in its own module, timed in ``LinkResult.stats``):
 2. candidates — with ``blocking="auto"`` (default) every pair is compared
    (``similarity.dice_pairs`` on every pair of bodies) when that is affordable (at most
    ``EXHAUSTIVE_BUDGET`` pairs: municipal size), else ``blocking.lsh_candidates``; both
-   give exact Dice scores for every reported pair, ``>= floor`` (``threshold - 0.10``
-   when the threshold is learned, else the threshold);
-3. ``threshold.estimate_threshold`` — with ``threshold_from_data=True``, the run's
-   threshold from its own score distribution (EM on a two-component mixture, no ground
-   truth), the given threshold as fallback; by default the given one is kept (learning
-   compares every pair down to ``threshold - 0.10`` with per-record top-k, which
-   measured 1.1 s → 74 s at 21 k records on the hardened default schema, whose Dice
-   floor of 0.5 passes a large share of all pairs; see docs/engine.md);
+   give exact Dice scores for every reported pair ``>= threshold``. When the threshold is
+   learned (default), the exhaustive pass uses ``neighbours.dice_best``, which also keeps
+   every record's two best partners per body down to the floor (``threshold - 0.10``)
+   as it goes;
+3. ``threshold.estimate_from_neighbours`` — with ``threshold_from_data=True`` (default),
+   the run's threshold from its own mutual-best and runner-up scores (EM on a
+   two-component mixture, no ground truth) within ``[threshold - 0.10, threshold]``, the
+   given threshold as fallback; a lower estimate costs one more pass for the pairs in
+   between. The fitted mixture also gives the review list ``P(match | s)``; the two best
+   partners below the threshold join the pairs it sees. The earlier way (per-record
+   top-k over every pair down to the floor) cost 74 s against 1.1 s at 21 k records on
+   the hardened default; this one costs about 1.2–1.7 times the plain pass (see
+   docs/benchmarks.md). LSH runs keep the given threshold;
 4. ``clustering.cluster`` — greedy over pairs ``>= threshold``, at most one record per
    body per group unless the body asked for deduplication, near-ties not merged;
 5. ``review.review_groups`` — every group's risk of being wrong, the flagged groups
@@ -34,17 +39,16 @@ import numpy as np
 from linkage.blocking import BlockingConfig, lsh_candidates
 from linkage.clustering import cluster
 from linkage.errors import LinkageError
+from linkage.neighbours import dice_best
 from linkage.packed import PackedClks, pack
 from linkage.review import review_groups
 from linkage.similarity import dice_pairs
-from linkage.threshold import BELOW, ScoreModel, estimate_threshold
+from linkage.threshold import BELOW, ScoreModel, estimate_from_neighbours
 
 MAX_BODIES = 10
+_Best = tuple[np.ndarray, np.ndarray]
 DEFAULT_REVIEW_MARGIN = 0.03
 EXHAUSTIVE_BUDGET = 4e9
-TOP_K = 4
-"""Partners kept per record and body below the fallback threshold when it is learned."""
-TOP_K_CHUNK = 2048
 """``blocking="auto"`` compares every pair up to this many (a few seconds per 10⁹ on two
 cores with the popcount bound); above it, LSH."""
 
@@ -127,66 +131,63 @@ def _blocking_config(blocking: str | BlockingConfig | None, all_pairs: int
     )
 
 
-def _top_k_pairs(
-    a: PackedClks, b: PackedClks, floor: float, k: int, workers: int | None,
-    chunk: int = TOP_K_CHUNK,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
-    """The ``k`` best partners in ``b`` (Dice ``>= floor``) of every row of ``a``, in row
-    chunks so that memory stays bounded by ``chunk`` rows' pairs."""
-    lefts, rights, scores = [], [], []
-    comparisons = 0
-    for start in range(0, len(a), chunk):
-        rows = np.arange(start, min(start + chunk, len(a)))
-        res = dice_pairs(a.take(rows), b, floor, k=k, workers=workers, sort=False)
-        lefts.append(res.left + start)
-        rights.append(res.right)
-        scores.append(res.scores)
-        comparisons += res.comparisons
-    return np.concatenate(lefts), np.concatenate(rights), np.concatenate(scores), comparisons
-
-
 def _exhaustive(
-    packed: list[PackedClks], offsets: np.ndarray, dedup: np.ndarray, floor: float,
-    workers: int | None, k: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
-    """Every pair of records compared. With ``k``, each record keeps its ``k`` best
-    partners per body (a pair stays when either side keeps it), else all pairs."""
+    packed: list[PackedClks], offsets: np.ndarray, dedup: np.ndarray, threshold: float,
+    workers: int | None, floor: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, _Best | None]:  # fmt: skip
+    """Every pair of records compared; the pairs ``>= threshold``. With ``floor``, the
+    same pass also keeps every record's two best partners ``>= floor`` in each body
+    (``linkage.neighbours``): ``(score, partner)``, ``(n, n_bodies, 2)``, global indices,
+    ``-1`` where absent."""
     lefts, rights, scores = [], [], []
     comparisons = 0
+    n = int(offsets[-1]) + len(packed[-1])
+    best = None
+    if floor is not None:
+        best = (np.full((n, len(packed), 2), -1.0), np.full((n, len(packed), 2), -1, np.int64))
     for a in range(len(packed)):
         for b in range(a, len(packed)):
             if a == b and not dedup[a]:
                 continue
-            if k is None:
-                res = dice_pairs(packed[a], None if a == b else packed[b], floor,
-                                 workers=workers, sort=False)  # fmt: skip
-                lefts.append(res.left + offsets[a])
-                rights.append(res.right + offsets[b])
-                scores.append(res.scores)
-                comparisons += res.comparisons
-                continue
-            sides = [(a, b)] if a == b else [(a, b), (b, a)]
-            for x, y in sides:
-                i, j, sc, c = _top_k_pairs(packed[x], packed[y], floor, k + (x == y), workers)
-                comparisons += c
-                keep = i != j if x == y else np.ones(i.size, bool)
-                gi, gj = i[keep] + offsets[x], j[keep] + offsets[y]
-                lefts.append(np.minimum(gi, gj))
-                rights.append(np.maximum(gi, gj))
-                scores.append(sc[keep])
-    left, right, score = np.concatenate(lefts), np.concatenate(rights), np.concatenate(scores)
-    if k is not None and left.size:
-        n = int(offsets[-1]) + len(packed[-1])
-        _, first = np.unique(left * n + right, return_index=True)
-        left, right, score = left[first], right[first], score[first]
-    return left, right, score, comparisons
+            other = None if a == b else packed[b]
+            if best is None:
+                res = dice_pairs(packed[a], other, threshold, workers=workers, sort=False)
+            else:
+                res, near_a, near_b = dice_best(packed[a], other, threshold, floor,
+                                                workers=workers)  # fmt: skip
+                for x, y, near in ((a, b, near_a), (b, a, near_b)):
+                    rows = slice(int(offsets[x]), int(offsets[x]) + len(packed[x]))
+                    best[0][rows, y] = near.score
+                    best[1][rows, y] = np.where(near.partner >= 0, near.partner + offsets[y], -1)
+            lefts.append(res.left + offsets[a])
+            rights.append(res.right + offsets[b])
+            scores.append(res.scores)
+            comparisons += res.comparisons
+    empty = np.zeros(0, np.int64)
+    left = np.concatenate(lefts or [empty])
+    right = np.concatenate(rights or [empty])
+    return left, right, np.concatenate(scores or [np.zeros(0)]), comparisons, best
+
+
+def _near_pairs(best: tuple[np.ndarray, np.ndarray], below: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The pairs of each record with its two best partners per body scoring ``< below``
+    (those at or above it are reported already), each pair once."""
+    score, partner = best
+    n = score.shape[0]
+    x = np.repeat(np.arange(n, dtype=np.int64), score.shape[1] * 2)
+    y, s = partner.ravel(), score.ravel()
+    keep = (y >= 0) & (s < below)
+    lo, hi, s = np.minimum(x, y)[keep], np.maximum(x, y)[keep], s[keep]
+    _, first = np.unique(lo * n + hi, return_index=True)
+    return lo[first], hi[first], s[first]
 
 
 def link(
     datasets: Sequence[np.ndarray],
     *,
     threshold: float,
-    threshold_from_data: bool = False,
+    threshold_from_data: bool = True,
     blocking: str | BlockingConfig | None = "auto",
     dedup: Sequence[bool] | None = None,
     review_margin: float = DEFAULT_REVIEW_MARGIN,
@@ -204,9 +205,9 @@ def link(
             ``threshold_from_data`` it is the fallback when the run's own scores do not
             give a sound estimate (see ``linkage.threshold``) and the estimate is kept
             within ``[threshold - 0.10, threshold]`` (it only ever lowers it).
-        threshold_from_data: learn the threshold from this run's scores (off by default,
-            for its cost: see the module docstring); only runs compared exhaustively
-            learn it, LSH runs keep ``threshold``.
+        threshold_from_data: learn the threshold from this run's scores (default; see
+            the module docstring); only runs compared exhaustively learn it, LSH runs
+            keep ``threshold``.
         blocking: ``"auto"`` (default: every pair when at most ``EXHAUSTIVE_BUDGET``
             pairs, else LSH), ``"exhaustive"``, ``"lsh"`` (``"default"`` is an old name
             for it) or a ``BlockingConfig``; ``None`` means ``"auto"``.
@@ -241,17 +242,17 @@ def link(
         int(sizes[a]) * int(sizes[b]) for a in range(len(sizes)) for b in range(a + 1, len(sizes))
     ) + sum(int(s) * (int(s) - 1) // 2 for s, d in zip(sizes, dedup_arr, strict=True) if d)
     config = _blocking_config(blocking, all_pairs)
-    # The estimate needs every record's best partners below the threshold; that is
-    # affordable with exhaustive top-k comparison. LSH runs (above the budget) keep the
-    # given threshold, so large runs cost what they did.
+    # The estimate needs every record's best partners below the threshold: the
+    # exhaustive pass keeps them as it goes (``linkage.neighbours``). LSH runs (above the
+    # budget) keep the given threshold, so large runs cost what they did.
     learn = threshold_from_data and config is None
     floor = max(0.05, threshold - BELOW) if learn else float(threshold)
     t1 = time.perf_counter()
 
     stats: dict[str, float] = {}
     if config is None:
-        left, right, scores, comparisons = _exhaustive(
-            packed, offsets, dedup_arr, floor, workers, TOP_K if learn else None
+        left, right, scores, comparisons, best = _exhaustive(
+            packed, offsets, dedup_arr, float(threshold), workers, floor if learn else None
         )
     else:
         allc = PackedClks(
@@ -262,14 +263,26 @@ def link(
         blocked = lsh_candidates(allc, body, dedup_arr, floor, config, workers=workers)
         left, right, scores = blocked.left, blocked.right, blocked.scores
         comparisons = blocked.comparisons
+        best = None
         stats.update(
             skipped_buckets=float(blocked.skipped_buckets),
             bands=float(blocked.bands),
             bits_per_band=float(blocked.bits_per_band),
         )
     t2 = time.perf_counter()
-    if learn:
-        model = estimate_threshold(left, right, scores, body, floor, float(threshold))
+    if learn and best is not None:
+        model = estimate_from_neighbours(best[0], best[1], body, floor, float(threshold))
+        if model.threshold < threshold:
+            # The pairs between the learned and the given threshold: one more pass.
+            left, right, scores, more, _ = _exhaustive(
+                packed, offsets, dedup_arr, model.threshold, workers
+            )
+            comparisons += more
+        # Each record's best two per body below the threshold: for the review list.
+        near = _near_pairs(best, model.threshold)
+        left = np.concatenate([left, near[0]])
+        right = np.concatenate([right, near[1]])
+        scores = np.concatenate([scores, near[2]])
     elif threshold_from_data:
         model = ScoreModel(float(threshold), "fallback: LSH run (above the budget)", floor)
     else:
