@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linkage.blocking import BlockingConfig, lsh_candidates
-from linkage.clustering import cluster
+from linkage.clustering import cluster, reassign_beaten
 from linkage.errors import LinkageError
 from linkage.neighbours import dice_best
 from linkage.packed import PackedClks, pack
-from linkage.review import review_groups
+from linkage.review import BEATEN_BY, review_groups
 from linkage.similarity import dice_pairs
 from linkage.threshold import BELOW, ScoreModel, estimate_from_neighbours
 
@@ -295,19 +295,32 @@ def link(
         n, left, right, scores, body, dedup=dedup_arr, review_margin=review_margin,
         threshold=t_run, must_link=must_link, cannot_link=cannot_link, decided=decided,
     )  # fmt: skip
+    # A record joined to the other twin's group while its own twin's record scores
+    # clearly higher with it is moved there (decided by its direct scores); the review
+    # evidence of the new groups decides whether a person sees them.
+    keep = np.zeros(n, bool)
+    for pairs in (must_link, cannot_link):
+        if pairs is not None:
+            keep[np.asarray(pairs[0], np.int64)] = True
+            keep[np.asarray(pairs[1], np.int64)] = True
+    if decided is not None:
+        keep |= np.asarray(decided, bool)
+    group_all, moved = reassign_beaten(grouped.group_of, left, right, scores, body, t_run,
+                                       BEATEN_BY, dedup_arr, keep)  # fmt: skip
+    near_tie = grouped.review
     t4 = time.perf_counter()
-    rev = review_groups(grouped.group_of, grouped.n_groups, left, right, scores, body, model,
-                        grouped.review)  # fmt: skip
+    rev = review_groups(group_all, grouped.n_groups, left, right, scores, body, model,
+                        near_tie)  # fmt: skip
     flagged, ranking = rev.flagged, rev.ranking
     if decided is not None:
         # A group whose records people have all reviewed is not put to them again.
         open_groups = np.zeros(grouped.n_groups, bool)
-        open_groups[grouped.group_of[~np.asarray(decided, bool)]] = True
+        open_groups[group_all[~np.asarray(decided, bool)]] = True
         flagged = flagged & open_groups
         ranking = ranking[flagged[ranking]]
     t5 = time.perf_counter()
 
-    group_of = [grouped.group_of[o : o + s].copy() for o, s in zip(offsets, sizes, strict=True)]
+    group_of = [group_all[o : o + s].copy() for o, s in zip(offsets, sizes, strict=True)]
     stats.update(
         candidate_pairs=float(np.count_nonzero(scores >= t_run)),
         floor_pairs=float(left.size),
@@ -317,6 +330,7 @@ def link(
         threshold=float(t_run),
         threshold_learned=float(model.source == "em"),
         merges=float(grouped.merges),
+        reassigned=float(moved.sum()),
         ambiguous_pairs=float(grouped.ambiguous),
         review_groups=float(flagged.sum()),
         constraint_conflicts=float(grouped.conflicts),
