@@ -43,7 +43,10 @@ def test_best_two_and_pairs_match_brute_force(seed, na, nb, same, floor, gap) ->
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 256, (na, 8), dtype=np.uint8)
     b = a if same else rng.integers(0, 256, (nb, 8), dtype=np.uint8)
-    a[: na // 3] = b[: na // 3] if not same else a[: na // 3]  # some exact copies: ties
+    if not same:
+        k = min(na, nb) // 3
+        a[:k] = b[:k]  # some exact copies
+    a[1::4] = a[0]  # repeated rows: ties between partners
     threshold = min(1.0, floor + gap)
     pairs, near_a, near_b = dice_best(pack(a), None if same else pack(b), threshold, floor,
                                       workers=2)  # fmt: skip
