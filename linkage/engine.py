@@ -24,6 +24,11 @@ Stages (each in its own module, timed in ``LinkResult.stats``):
 5. ``review.review_groups`` — every group's risk of being wrong, the flagged groups
    ranked.
 
+Stages 4–5 (with ``clustering.reassign_beaten``, the twin move, between them) are
+``decide``, which ``linkage.delta.link_delta`` calls too, so full and incremental runs
+share them. Stage 2 may run elsewhere (``candidates=``, a ``CandidateStage``; e.g. on
+Dask, ``linkage.distributed``), learning included.
+
 Tokens are assigned separately (``linkage.tokens`` / ``linkage.incremental``).
 """
 
