@@ -76,9 +76,10 @@ class LinkResult:
             it was learned (``"em"``), given (``"fixed"``) or the fallback (and why).
         stats: counters for the run: ``candidate_pairs`` (pairs at or above the
             threshold), ``floor_pairs`` (pairs compared and kept at or above the floor),
-            ``comparisons`` (pairs whose bits were compared), ``merges``,
-            ``ambiguous_pairs``, ``review_groups``, ``constraint_conflicts``,
-            ``threshold``, ``exhaustive``,
+            ``comparisons`` (pairs whose bits were compared), ``merges``, ``reassigned``
+            (records moved by ``clustering.reassign_beaten``), ``ambiguous_pairs``,
+            ``review_groups``, ``constraint_conflicts``, ``threshold``,
+            ``threshold_learned``, ``exhaustive``, ``dask_tasks``/``dask_threads`` (on Dask),
             ``skipped_buckets``, ``bands``, ``bits_per_band`` and ``seconds_pack``,
             ``seconds_candidates``, ``seconds_threshold``, ``seconds_cluster``,
             ``seconds_review``, ``seconds_total``.
