@@ -29,8 +29,9 @@ the blocks group rows differently.
 
 The packed datasets are sent to every worker once per run (``scatter`` with broadcast);
 tasks refer to them, so they are not re-sent per task. What a worker receives is
-encodings and it returns pairs with scores: the same data the server holds, see
-``docs/threat-model.md`` ("Dask workers").
+encodings and it returns pairs with scores (and, when learning, best-two partners with
+scores): the same data the server holds, see ``docs/threat-model.md`` ("Dask workers",
+"Learned threshold on Dask workers and in incremental runs").
 
 This module opens no connection and does not import Dask: the caller hands it a
 connected ``dask.distributed.Client`` (the server: ``server/scaleout.py``).
