@@ -109,7 +109,7 @@ def check_truth_state(n: int) -> dict[str, Any]:
     datasets, _ = make_bodies(rng, n)
     keys = [refs(rng, len(d)) for d in datasets]
     t = time.perf_counter()
-    ex = link(datasets, threshold=THRESHOLD, blocking="exhaustive")
+    ex = link(datasets, threshold=THRESHOLD, threshold_from_data=False, blocking="exhaustive")
     seconds = time.perf_counter() - t
     engine = state_of(["a", "b"], datasets, keys, ex)
     truth = truth_state(["a", "b"], datasets, keys)
@@ -149,7 +149,7 @@ def linkage_level(existing: int, deltas: list[int], exhaustive_size: int,
     keys = [refs(rng, len(d)) for d in datasets]
     if full_link:
         t = time.perf_counter()
-        full = link(datasets, threshold=THRESHOLD)
+        full = link(datasets, threshold=THRESHOLD, threshold_from_data=False)
         t_full = time.perf_counter() - t
         state = state_of(names, datasets, keys, full)
         out.update(

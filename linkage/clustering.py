@@ -246,3 +246,97 @@ def cluster(
     review = np.zeros(uniq.size, bool)
     review[group_of[flagged]] = True
     return Clustering(group_of, int(uniq.size), review, int(merges), int(ambiguous), int(conflicts))
+
+
+def reassign_beaten(group_of: np.ndarray, left: np.ndarray, right: np.ndarray,
+                    scores: np.ndarray, body: np.ndarray, threshold: float, by: float,
+                    dedup: np.ndarray | None = None, keep: np.ndarray | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Move a record out of a group it joined through others when a record of another
+    group scores clearly higher with it than its own group's record of that body does.
+
+    Greedy clustering joins ``y`` to a group through its best pair, which may be with a
+    record of the *other* twin (same name, same birth date and address, or a record
+    missing its given name). Then ``y``'s direct score with the group's register record
+    ``w`` is lower than with its own twin's register record ``x``, which sits in another
+    group. Each such pair ``x``–``y`` (``s >= threshold``, ``s >= s_wy + by``, ``x``'s
+    group lacks ``y``'s body, ``y`` not alone in its group), best first, moves ``y`` to
+    ``x``'s group, at most once per record. Bodies with deduplication, and records
+    where ``keep`` (``(n,)`` bool: known answers from people) is True, are left alone.
+
+    Returns ``(group_of, moved)``: the new ``(n,)`` groups (same numbering; no group
+    empties, since ``w`` stays) and the ``(n,)`` bool mask of the records moved, whose
+    old and new groups should be put to a person.
+    """
+    group_of = np.asarray(group_of, np.int64).copy()
+    fixed = np.zeros(group_of.size, bool) if keep is None else np.asarray(keep, bool)
+    moved = fixed.copy()  # never moved (and not reported as moved)
+    body = np.asarray(body, np.int64)
+    dedup_set = {int(d) for d in np.flatnonzero(dedup)} if dedup is not None else set()
+    n = group_of.size
+    n_bodies = int(body.max()) + 1 if n else 1
+    # Vectorised first cut: pairs between groups where y's group holds a record w of x's
+    # body whose own score with y is ``by`` below the pair's (either direction).
+    slot = np.full(int(group_of.max()) + 1 if n else 0, -1, np.int64).repeat(n_bodies)
+    slot[group_of * n_bodies + body] = np.arange(n)
+    inside = group_of[left] == group_of[right]
+    key_in = np.sort(np.minimum(left, right)[inside] * n + np.maximum(left, right)[inside])
+    order_in = np.argsort(np.minimum(left, right)[inside] * n + np.maximum(left, right)[inside])
+    sc_in = scores[inside][order_in]
+
+    def occupant_score(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        w = slot[group_of[y] * n_bodies + body[x]]
+        k = np.minimum(w, y) * n + np.maximum(w, y)
+        pos = np.clip(np.searchsorted(key_in, k), 0, max(key_in.size - 1, 0))
+        hit = (w >= 0) & (w != x) & (key_in.size > 0)
+        found = hit & (key_in[pos] == k) if key_in.size else hit
+        return np.where(found, sc_in[pos] if key_in.size else 0.0, np.where(hit, 0.0, np.inf))
+
+    between = np.flatnonzero((scores >= threshold) & ~inside)
+    if between.size == 0:
+        return group_of, moved & ~fixed
+    lx, ry, sb = left[between], right[between], scores[between]
+    cut = (sb >= occupant_score(lx, ry) + by) | (sb >= occupant_score(ry, lx) + by)
+    sel = between[cut]
+    if sel.size == 0:
+        return group_of, moved & ~fixed
+    pair_score: dict[tuple[int, int], float] = {}
+    inside = np.flatnonzero(group_of[left] == group_of[right])
+    for a, b, c in zip(left[inside].tolist(), right[inside].tolist(),
+                       scores[inside].tolist(), strict=True):  # fmt: skip
+        pair_score[(min(a, b), max(a, b))] = c
+    members: dict[int, list[int]] = {}
+    touched = np.unique(np.concatenate([group_of[left[sel]], group_of[right[sel]]]))
+    in_touched = np.isin(group_of, touched)
+    for r in np.flatnonzero(in_touched).tolist():
+        members.setdefault(int(group_of[r]), []).append(r)
+    # Best first; ties by record indices, so the result does not depend on pair order.
+    lo_sel, hi_sel = np.minimum(left[sel], right[sel]), np.maximum(left[sel], right[sel])
+    for e in sel[np.lexsort((hi_sel, lo_sel, -scores[sel]))].tolist():
+        s = float(scores[e])
+        for x, y in ((int(left[e]), int(right[e])), (int(right[e]), int(left[e]))):
+            gx, gy = int(group_of[x]), int(group_of[y])
+            if gx == gy or moved[y] or int(body[y]) in dedup_set or int(body[x]) in dedup_set:
+                continue
+            occupant = [w for w in members[gy] if body[w] == body[x]]
+            if len(occupant) != 1 or len(members[gy]) < 2:
+                continue
+            w = occupant[0]
+            if any(body[v] == body[y] for v in members[gx]):
+                continue
+            if s < pair_score.get((min(w, y), max(w, y)), 0.0) + by:
+                continue
+            members[gy].remove(y)
+            members[gx].append(y)
+            group_of[y] = gx
+            moved[y] = True
+            for v in members[gx]:
+                if v != y:
+                    pair_score[(min(v, y), max(v, y))] = _score_of(v, y, left, right, scores)
+            break
+    return group_of, moved & ~fixed
+
+
+def _score_of(a: int, b: int, left: np.ndarray, right: np.ndarray, scores: np.ndarray) -> float:
+    hit = np.flatnonzero(((left == a) & (right == b)) | ((left == b) & (right == a)))
+    return float(scores[hit[0]]) if hit.size else 0.0

@@ -13,8 +13,8 @@ upload by comparing only the records that are new or changed against all current
    unchanged, renumbered to the current global indices (old × old is never compared);
 3. new pairs — delta × all current records, with the same Dice kernel and the same
    ``>= threshold`` rule as a full run (``similarity.dice_pairs``), one body pair at a time;
-4. clustering and review of the union of pairs, exactly as ``engine.link`` does, with the
-   current must/cannot-link constraints.
+4. clustering, the twin move and review of the union of pairs by ``engine.decide``, the
+   very function ``engine.link`` ends with, with the current must/cannot-link constraints.
 
 Why the result equals a full re-link: with exhaustive comparison a full run's candidate
 pairs are exactly the pairs of current records with Dice ``>= threshold``. A pair of two
@@ -41,12 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
-from linkage.clustering import cluster
 from linkage.container import REF_BYTES
-from linkage.engine import DEFAULT_REVIEW_MARGIN, LinkResult, _validate
+from linkage.engine import DEFAULT_REVIEW_MARGIN, LinkResult, _validate, decide
 from linkage.errors import LinkageError
 from linkage.packed import PackedClks, pack
-from linkage.review import review_groups
 from linkage.similarity import dice_pairs
 from linkage.threshold import ScoreModel
 
@@ -167,10 +165,19 @@ def state_of(
         bodies: ``(d,)`` body names, in the order of ``datasets``.
         datasets: ``(n_d, bit_length/8)`` uint8 CLKs per body.
         refs: ``(n_d, 16)`` uint8 refs per body.
-        result: the run's result; its ``pairs`` must be set.
+        result: the run's result; its ``pairs`` must be set and its threshold fixed
+            (``threshold_from_data=False``: incremental runs do not learn it).
     """
     if result.pairs is None:
         raise LinkageError("the link result carries no pairs")
+    if result.threshold_source != "fixed":
+        # A learned run's pairs go down to its own threshold and its review saw pairs
+        # below it and a fitted score model: an incremental run, which keeps the given
+        # threshold, would not equal a full run (see docs/engine.md, threshold section).
+        raise LinkageError(
+            "only a run with a fixed threshold (threshold_from_data=False) can seed "
+            f"incremental runs; this one's threshold came from {result.threshold_source!r}"
+        )
     left, right, scores = result.pairs
     keep = scores >= result.threshold
     lo = np.minimum(left[keep], right[keep])
@@ -400,41 +407,24 @@ def link_delta(
     left, right, scores = left[order], right[order], scores[order]
     t2 = time.perf_counter()
 
-    # 4. cluster and review, as engine.link does with a fixed threshold.
+    # 4. cluster, move, review: engine.decide, the same code as a full run.
     model = ScoreModel(float(threshold), "fixed", float(threshold))
-    grouped = cluster(
-        n, left, right, scores, body, dedup=dedup_arr, review_margin=review_margin,
-        threshold=float(threshold), must_link=must_link, cannot_link=cannot_link,
-        decided=decided,
-    )  # fmt: skip
-    rev = review_groups(grouped.group_of, grouped.n_groups, left, right, scores, body, model,
-                        grouped.review)  # fmt: skip
-    flagged, ranking = rev.flagged, rev.ranking
-    if decided is not None:
-        open_groups = np.zeros(grouped.n_groups, bool)
-        open_groups[grouped.group_of[~np.asarray(decided, bool)]] = True
-        flagged = flagged & open_groups
-        ranking = ranking[flagged[ranking]]
+    dec = decide(n, left, right, scores, body, dedup_arr, model, review_margin=review_margin,
+                 must_link=must_link, cannot_link=cannot_link, decided=decided)  # fmt: skip
     t3 = time.perf_counter()
 
     complete = previous.complete
     stats = {
-        "candidate_pairs": float(left.size),
         "floor_pairs": float(left.size),
         "comparisons": float(comparisons),
         "exhaustive": float(complete),
-        "threshold": float(threshold),
-        "threshold_learned": 0.0,
-        "merges": float(grouped.merges),
-        "ambiguous_pairs": float(grouped.ambiguous),
-        "review_groups": float(flagged.sum()),
-        "constraint_conflicts": float(grouped.conflicts),
+        **dec.stats,
         "seconds_total": t3 - t0,
     }
-    group_of = [grouped.group_of[o : o + s].copy() for o, s in zip(offsets, sizes, strict=True)]
+    group_of = [dec.group_of[o : o + s].copy() for o, s in zip(offsets, sizes, strict=True)]
     result = LinkResult(
-        group_of=group_of, n_groups=grouped.n_groups, review=flagged, stats=stats,
-        review_risk=rev.risk, review_order=ranking, threshold=float(threshold),
+        group_of=group_of, n_groups=dec.n_groups, review=dec.review, stats=stats,
+        review_risk=dec.review_risk, review_order=dec.review_order, threshold=float(threshold),
         threshold_source="fixed", pairs=(left, right, scores),
     )  # fmt: skip
     state = PairState(

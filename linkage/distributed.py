@@ -10,9 +10,12 @@ calling process and are the engine's own code. The tasks reuse the engine's kern
   ``(x, x)`` for a body with deduplication) the rows of ``x`` are cut into blocks of
   about equal cost; a task compares one block with all of ``y``. Within one body a
   block compares with itself (pairs ``i < j``) and with the rows after it, so every pair
-  is compared exactly once. With a learned threshold (per-record top-``k``) a task keeps
-  the ``k`` best partners of each row of its block against all of ``y``, as the engine
-  does row chunk by row chunk, so the kept pairs are the same.
+  is compared exactly once. With a learned threshold a task runs
+  ``neighbours.dice_best`` (as the engine's exhaustive pass does) and also returns the two
+  best partners ``>= floor`` it saw, for its block's rows and for the rows of ``y``; the
+  client merges them (best two of a union = best two of the parts' best two, ties to
+  the lower partner index), so the learned threshold, the near pairs for the review and
+  the groups are the in-process ones. A lower estimate's second pass runs here too.
 * **LSH** — the bands are planned once here (``blocking.plan_bands``: the same sampled
   bits as in-process) and split between tasks; a pair is reported only by the first band
   its bits agree in, so the parts are disjoint and their union is the in-process set.
@@ -26,8 +29,9 @@ the blocks group rows differently.
 
 The packed datasets are sent to every worker once per run (``scatter`` with broadcast);
 tasks refer to them, so they are not re-sent per task. What a worker receives is
-encodings and it returns pairs with scores: the same data the server holds, see
-``docs/threat-model.md`` ("Dask workers").
+encodings and it returns pairs with scores (and, when learning, best-two partners with
+scores): the same data the server holds, see ``docs/threat-model.md`` ("Dask workers",
+"Learned threshold on Dask workers and in incremental runs").
 
 This module opens no connection and does not import Dask: the caller hands it a
 connected ``dask.distributed.Client`` (the server: ``server/scaleout.py``).
@@ -42,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from linkage.blocking import BlockingConfig, merge_bands, plan_bands, run_bands
-from linkage.engine import _top_k_pairs
+from linkage.neighbours import Neighbours, _merge_best, dice_best
 from linkage.packed import PackedClks
 from linkage.similarity import dice_pairs
 
@@ -52,31 +56,72 @@ per-task overhead (a few ms) stays small against the comparisons."""
 MIN_BLOCK_ROWS = 256
 
 
-def _compare_block(a: PackedClks, b: PackedClks | None, start: int, stop: int, floor: float,
-                   k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
-    """Rows ``start .. stop-1`` of ``a`` against ``b`` (``None``: against ``a`` itself).
+_Near = tuple[int, int, np.ndarray, np.ndarray, np.ndarray]
+"""Part of the best-two table: ``(row body, partner body, rows, score, partner)`` with
+``rows`` ``(r,)`` indices into the row body, ``score``/``partner`` ``(r, 2)``, partners in
+the partner body's own indices (only rows with at least one partner are sent)."""
 
-    Returns ``(i, j, scores, comparisons)``: ``i`` row indices into ``a``, ``j`` into ``b``
-    (or ``a``). Against itself without ``k``: pairs ``i < j`` only; with ``k``: the ``k``
-    best partners of each row (the row itself included when ``b`` is ``None``, as the
-    engine counts it: the caller asks for ``k + 1`` and drops it).
+
+def _near(x: int, y: int, first: int, near: Neighbours, shift: int) -> _Near:
+    rows = np.flatnonzero(near.partner[:, 0] >= 0)
+    partner = near.partner[rows]
+    return x, y, rows + first, near.score[rows], np.where(partner >= 0, partner + shift, -1)
+
+
+def _compare_block(a: PackedClks, b: PackedClks | None, x: int, y: int, start: int, stop: int,
+                   threshold: float, floor: float | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, list[_Near]]:  # fmt: skip
+    """Rows ``start .. stop-1`` of body ``x`` (``a``) against body ``y`` (``b``; ``None``:
+    against ``a`` itself, ``x == y``).
+
+    Returns ``(i, j, scores, comparisons, near)``: the pairs ``>= threshold``, ``i`` row
+    indices into ``a``, ``j`` into ``b`` (or ``a``; then pairs ``i < j`` only), and with
+    ``floor`` the best two partners ``>= floor`` that this block saw, for its rows and
+    for the rows it was compared with (``neighbours.dice_best``; ``[]`` without ``floor``).
     """
     block = a.take(np.arange(start, stop))
-    if k is not None:
-        i, j, sc, c = _top_k_pairs(block, a if b is None else b, floor, k, workers=1)
-        return i + start, j, sc, c
-    if b is not None:
-        res = dice_pairs(block, b, floor, workers=1, sort=False)
-        return res.left + start, res.right, res.scores, res.comparisons
-    inner = dice_pairs(block, None, floor, workers=1, sort=False)
-    tail = a.take(np.arange(stop, len(a)))
-    outer = dice_pairs(block, tail, floor, workers=1, sort=False)
+    if floor is None:
+        if b is not None:
+            res = dice_pairs(block, b, threshold, workers=1, sort=False)
+            return res.left + start, res.right, res.scores, res.comparisons, []
+        inner = dice_pairs(block, None, threshold, workers=1, sort=False)
+        tail = a.take(np.arange(stop, len(a)))
+        outer = dice_pairs(block, tail, threshold, workers=1, sort=False)
+        near: list[_Near] = []
+    else:
+        if b is not None:
+            res, nb_a, nb_b = dice_best(block, b, threshold, floor, workers=1)
+            near = [_near(x, y, start, nb_a, 0), _near(y, x, 0, nb_b, start)]
+            return res.left + start, res.right, res.scores, res.comparisons, near
+        inner, nb_in, _ = dice_best(block, None, threshold, floor, workers=1)
+        tail = a.take(np.arange(stop, len(a)))
+        outer, nb_a, nb_t = dice_best(block, tail, threshold, floor, workers=1)
+        near = [_near(x, x, start, nb_in, start), _near(x, x, start, nb_a, stop),
+                _near(x, x, stop, nb_t, start)]  # fmt: skip
     return (
         np.concatenate([inner.left + start, outer.left + start]),
         np.concatenate([inner.right + start, outer.right + stop]),
         np.concatenate([inner.scores, outer.scores]),
         inner.comparisons + outer.comparisons,
+        near,
     )
+
+
+def _merge_near(sizes: list[int], offsets: np.ndarray, parts: list[_Near]
+                ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The blocks' best-two parts merged into the engine's ``(n, n_bodies, 2)`` table
+    (global partner indices). Best two of a union is the best two of the parts' best
+    two (same score order, ties to the lower partner), so any split gives the same."""
+    n, d = int(sum(sizes)), len(sizes)
+    score = np.full((n, d, 2), -1.0)
+    partner = np.full((n, d, 2), -1, np.int64)
+    for x, y, rows, sc, pa in parts:
+        g = rows + offsets[x]
+        pa = np.where(pa >= 0, pa + offsets[y], -1)
+        cs, cp = _merge_best(np.concatenate([score[g, y], sc], axis=1),
+                             np.concatenate([partner[g, y], pa], axis=1))  # fmt: skip
+        score[g, y], partner[g, y] = cs, cp
+    return score, partner
 
 
 def _bands_task(clks: PackedClks, body: np.ndarray, dedup: np.ndarray, plan: Any,
@@ -112,30 +157,29 @@ class ClusterCandidates:
         self.tasks = 0
         self.threads = 0
 
-    def __call__(self, packed: list[PackedClks], dedup: np.ndarray, floor: float,
-                 config: BlockingConfig | None, k: int | None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, float]]:  # fmt: skip
+    def __call__(self, packed: list[PackedClks], dedup: np.ndarray, threshold: float,
+                 config: BlockingConfig | None, floor: float | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int,
+                            tuple[np.ndarray, np.ndarray] | None, dict[str, float]]:  # fmt: skip
         self.threads = max(1, sum(self.client.nthreads().values()))
+        best = None
         if config is None:
-            left, right, scores, comparisons = self._exhaustive(packed, dedup, floor, k)
+            left, right, scores, comparisons, best = self._exhaustive(
+                packed, dedup, threshold, floor
+            )
             extra: dict[str, float] = {}
         else:
-            left, right, scores, comparisons, extra = self._lsh(packed, dedup, floor, config)
+            left, right, scores, comparisons, extra = self._lsh(packed, dedup, threshold, config)
         extra.update(dask_tasks=float(self.tasks), dask_threads=float(self.threads))
-        return left, right, scores, comparisons, extra
+        return left, right, scores, comparisons, best, extra
 
-    def _exhaustive(self, packed: list[PackedClks], dedup: np.ndarray, floor: float,
-                    k: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
+    def _exhaustive(self, packed: list[PackedClks], dedup: np.ndarray, threshold: float,
+                    floor: float | None) -> tuple:  # fmt: skip
         sizes = [len(p) for p in packed]
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        # (x, y): rows of x against y; with k both directions, as the engine keeps the k
-        # best partners of each side.
-        sides: list[tuple[int, int]] = []
-        for a in range(len(packed)):
-            for b in range(a, len(packed)):
-                if a == b and not dedup[a]:
-                    continue
-                sides += [(a, b)] if a == b or k is None else [(a, b), (b, a)]
+        # (x, y): blocks of x's rows against all of y (each pair of bodies once).
+        sides = [(a, b) for a in range(len(packed)) for b in range(a, len(packed))
+                 if a != b or dedup[a]]  # fmt: skip
         cost = [sizes[x] * sizes[y] / (2 if x == y else 1) for x, y in sides]
         target = max(sum(cost), 1.0) / (self.tasks_per_thread * self.threads)
         data = self.client.scatter(list(packed), broadcast=True, hash=False)
@@ -144,9 +188,9 @@ class ClusterCandidates:
             for (x, y), c in zip(sides, cost, strict=True):
                 for start, stop in _blocks(sizes[x], math.ceil(c / target), self.min_block_rows):
                     right = None if x == y else data[y]
-                    kk = None if k is None else k + (x == y)
                     futures.append(self.client.submit(
-                        _compare_block, data[x], right, start, stop, floor, kk, pure=False,
+                        _compare_block, data[x], right, x, y, start, stop, threshold, floor,
+                        pure=False,
                     ))  # fmt: skip
                     where.append((x, y))
             self.tasks = len(futures)
@@ -155,24 +199,22 @@ class ClusterCandidates:
             self.client.cancel([*futures, *data])
         lefts, rights, scores = [], [], []
         comparisons = 0
-        for (x, y), (i, j, sc, c) in zip(where, parts, strict=True):
+        near: list[_Near] = []
+        for (x, y), (i, j, sc, c, nb) in zip(where, parts, strict=True):
             comparisons += int(c)
             gi, gj = i + offsets[x], j + offsets[y]
-            if k is not None and x == y:
-                keep = i != j
-                gi, gj, sc = gi[keep], gj[keep], sc[keep]
             lefts.append(np.minimum(gi, gj))
             rights.append(np.maximum(gi, gj))
             scores.append(sc)
-        left, right, score = np.concatenate(lefts), np.concatenate(rights), np.concatenate(scores)
-        if k is not None and left.size:
-            # A pair kept by both sides once, in (left, right) order: the engine's order.
-            n = int(sum(sizes))
-            _, first = np.unique(left * n + right, return_index=True)
-            left, right, score = left[first], right[first], score[first]
-        return left, right, score, comparisons
+            near += nb
+        empty = np.zeros(0, np.int64)
+        left = np.concatenate(lefts or [empty])
+        right = np.concatenate(rights or [empty])
+        score = np.concatenate(scores or [np.zeros(0)])
+        best = None if floor is None else _merge_near(sizes, offsets, near)
+        return left, right, score, comparisons, best
 
-    def _lsh(self, packed: list[PackedClks], dedup: np.ndarray, floor: float,
+    def _lsh(self, packed: list[PackedClks], dedup: np.ndarray, threshold: float,
              config: BlockingConfig) -> tuple:  # fmt: skip
         allc = PackedClks(
             np.concatenate([p.words for p in packed]),
@@ -181,7 +223,7 @@ class ClusterCandidates:
         )
         sizes = np.array([len(p) for p in packed], np.int64)
         body = np.repeat(np.arange(len(packed), dtype=np.int64), sizes)
-        plan = plan_bands(allc, floor, config)
+        plan = plan_bands(allc, threshold, config)
         n_tasks = max(1, min(plan.bands, self.tasks_per_thread * self.threads))
         chunks = [np.arange(t, plan.bands, n_tasks, dtype=np.int64) for t in range(n_tasks)]
         data = self.client.scatter([allc, body, np.asarray(dedup, bool), plan],

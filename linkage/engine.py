@@ -6,18 +6,28 @@ Stages (each in its own module, timed in ``LinkResult.stats``):
 2. candidates — with ``blocking="auto"`` (default) every pair is compared
    (``similarity.dice_pairs`` on every pair of bodies) when that is affordable (at most
    ``EXHAUSTIVE_BUDGET`` pairs: municipal size), else ``blocking.lsh_candidates``; both
-   give exact Dice scores for every reported pair, ``>= floor`` (``threshold - 0.10``
-   when the threshold is learned, else the threshold);
-3. ``threshold.estimate_threshold`` — with ``threshold_from_data=True``, the run's
-   threshold from its own score distribution (EM on a two-component mixture, no ground
-   truth), the given threshold as fallback; by default the given one is kept (learning
-   compares every pair down to ``threshold - 0.10`` with per-record top-k, which
-   measured 1.1 s → 74 s at 21 k records on the hardened default schema, whose Dice
-   floor of 0.5 passes a large share of all pairs; see docs/engine.md);
+   give exact Dice scores for every reported pair ``>= threshold``. When the threshold is
+   learned (default), the exhaustive pass uses ``neighbours.dice_best``, which also keeps
+   every record's two best partners per body down to the floor (``threshold - 0.10``)
+   as it goes;
+3. ``threshold.estimate_from_neighbours`` — with ``threshold_from_data=True`` (default),
+   the run's threshold from its own mutual-best and runner-up scores (EM on a
+   two-component mixture, no ground truth) within ``[threshold - 0.10, threshold]``, the
+   given threshold as fallback; a lower estimate costs one more pass for the pairs in
+   between. The fitted mixture also gives the review list ``P(match | s)``; the two best
+   partners below the threshold join the pairs it sees. The earlier way (per-record
+   top-k over every pair down to the floor) cost 74 s against 1.1 s at 21 k records on
+   the hardened default; this one costs about 1.2–1.7 times the plain pass (see
+   docs/benchmarks.md). LSH runs keep the given threshold;
 4. ``clustering.cluster`` — greedy over pairs ``>= threshold``, at most one record per
    body per group unless the body asked for deduplication, near-ties not merged;
 5. ``review.review_groups`` — every group's risk of being wrong, the flagged groups
    ranked.
+
+Stages 4–5 (with ``clustering.reassign_beaten``, the twin move, between them) are
+``decide``, which ``linkage.delta.link_delta`` calls too, so full and incremental runs
+share them. Stage 2 may run elsewhere (``candidates=``, a ``CandidateStage``; e.g. on
+Dask, ``linkage.distributed``), learning included.
 
 Tokens are assigned separately (``linkage.tokens`` / ``linkage.incremental``).
 """
@@ -33,19 +43,18 @@ from typing import Protocol
 import numpy as np
 
 from linkage.blocking import BlockingConfig, lsh_candidates
-from linkage.clustering import cluster
+from linkage.clustering import cluster, reassign_beaten
 from linkage.errors import LinkageError
+from linkage.neighbours import dice_best
 from linkage.packed import PackedClks, pack
-from linkage.review import review_groups
+from linkage.review import BEATEN_BY, review_groups
 from linkage.similarity import dice_pairs
-from linkage.threshold import BELOW, ScoreModel, estimate_threshold
+from linkage.threshold import BELOW, ScoreModel, estimate_from_neighbours
 
 MAX_BODIES = 10
+_Best = tuple[np.ndarray, np.ndarray]
 DEFAULT_REVIEW_MARGIN = 0.03
 EXHAUSTIVE_BUDGET = 4e9
-TOP_K = 4
-"""Partners kept per record and body below the fallback threshold when it is learned."""
-TOP_K_CHUNK = 2048
 """``blocking="auto"`` compares every pair up to this many (a few seconds per 10⁹ on two
 cores with the popcount bound); above it, LSH."""
 
@@ -67,9 +76,10 @@ class LinkResult:
             it was learned (``"em"``), given (``"fixed"``) or the fallback (and why).
         stats: counters for the run: ``candidate_pairs`` (pairs at or above the
             threshold), ``floor_pairs`` (pairs compared and kept at or above the floor),
-            ``comparisons`` (pairs whose bits were compared), ``merges``,
-            ``ambiguous_pairs``, ``review_groups``, ``constraint_conflicts``,
-            ``threshold``, ``exhaustive``,
+            ``comparisons`` (pairs whose bits were compared), ``merges``, ``reassigned``
+            (records moved by ``clustering.reassign_beaten``), ``ambiguous_pairs``,
+            ``review_groups``, ``constraint_conflicts``, ``threshold``,
+            ``threshold_learned``, ``exhaustive``, ``dask_tasks``/``dask_threads`` (on Dask),
             ``skipped_buckets``, ``bands``, ``bits_per_band`` and ``seconds_pack``,
             ``seconds_candidates``, ``seconds_threshold``, ``seconds_cluster``,
             ``seconds_review``, ``seconds_total``.
@@ -93,21 +103,25 @@ class LinkResult:
 class CandidateStage(Protocol):
     """A replacement for stage 2 (e.g. ``linkage.distributed.ClusterCandidates``).
 
-    Called with the packed datasets, the ``(n_bodies,)`` dedup flags, the Dice floor,
-    the blocking (``None`` = every pair) and ``k`` (per-record top-k when the threshold is
-    learned, else ``None``). Must return exactly the pairs the in-process stage finds:
-    ``(left, right, scores, comparisons, stats)`` with global indices, ``left < right``
-    (``left``-major order when ``k`` is given), and extra counters for ``LinkResult.stats``.
+    Called with the packed datasets, the ``(n_bodies,)`` dedup flags, the Dice
+    threshold, the blocking (``None`` = every pair) and ``floor`` (``None``, or, when the
+    threshold is learned, the floor down to which every record's two best partners per
+    body are kept, as ``_exhaustive`` does with ``neighbours.dice_best``). Must return
+    exactly what the in-process stage finds: ``(left, right, scores, comparisons, best,
+    stats)``: the pairs ``>= threshold`` with global indices and ``left < right`` (any
+    order), ``best`` = ``(score, partner)`` ``(n, n_bodies, 2)`` (global partner indices,
+    ``-1`` where absent) when ``floor`` is given else ``None``, and extra counters for
+    ``LinkResult.stats``.
     """
 
     def __call__(
         self,
         packed: list[PackedClks],
         dedup: np.ndarray,
-        floor: float,
+        threshold: float,
         config: BlockingConfig | None,
-        k: int | None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, dict[str, float]]: ...
+        floor: float | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, _Best | None, dict[str, float]]: ...
 
 
 def _validate(datasets: Sequence[np.ndarray], threshold: float, single_ok: bool) -> int:
@@ -153,66 +167,63 @@ def _blocking_config(blocking: str | BlockingConfig | None, all_pairs: int
     )
 
 
-def _top_k_pairs(
-    a: PackedClks, b: PackedClks, floor: float, k: int, workers: int | None,
-    chunk: int = TOP_K_CHUNK,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
-    """The ``k`` best partners in ``b`` (Dice ``>= floor``) of every row of ``a``, in row
-    chunks so that memory stays bounded by ``chunk`` rows' pairs."""
-    lefts, rights, scores = [], [], []
-    comparisons = 0
-    for start in range(0, len(a), chunk):
-        rows = np.arange(start, min(start + chunk, len(a)))
-        res = dice_pairs(a.take(rows), b, floor, k=k, workers=workers, sort=False)
-        lefts.append(res.left + start)
-        rights.append(res.right)
-        scores.append(res.scores)
-        comparisons += res.comparisons
-    return np.concatenate(lefts), np.concatenate(rights), np.concatenate(scores), comparisons
-
-
 def _exhaustive(
-    packed: list[PackedClks], offsets: np.ndarray, dedup: np.ndarray, floor: float,
-    workers: int | None, k: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
-    """Every pair of records compared. With ``k``, each record keeps its ``k`` best
-    partners per body (a pair stays when either side keeps it), else all pairs."""
+    packed: list[PackedClks], offsets: np.ndarray, dedup: np.ndarray, threshold: float,
+    workers: int | None, floor: float | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, _Best | None]:  # fmt: skip
+    """Every pair of records compared; the pairs ``>= threshold``. With ``floor``, the
+    same pass also keeps every record's two best partners ``>= floor`` in each body
+    (``linkage.neighbours``): ``(score, partner)``, ``(n, n_bodies, 2)``, global indices,
+    ``-1`` where absent."""
     lefts, rights, scores = [], [], []
     comparisons = 0
+    n = int(offsets[-1]) + len(packed[-1])
+    best = None
+    if floor is not None:
+        best = (np.full((n, len(packed), 2), -1.0), np.full((n, len(packed), 2), -1, np.int64))
     for a in range(len(packed)):
         for b in range(a, len(packed)):
             if a == b and not dedup[a]:
                 continue
-            if k is None:
-                res = dice_pairs(packed[a], None if a == b else packed[b], floor,
-                                 workers=workers, sort=False)  # fmt: skip
-                lefts.append(res.left + offsets[a])
-                rights.append(res.right + offsets[b])
-                scores.append(res.scores)
-                comparisons += res.comparisons
-                continue
-            sides = [(a, b)] if a == b else [(a, b), (b, a)]
-            for x, y in sides:
-                i, j, sc, c = _top_k_pairs(packed[x], packed[y], floor, k + (x == y), workers)
-                comparisons += c
-                keep = i != j if x == y else np.ones(i.size, bool)
-                gi, gj = i[keep] + offsets[x], j[keep] + offsets[y]
-                lefts.append(np.minimum(gi, gj))
-                rights.append(np.maximum(gi, gj))
-                scores.append(sc[keep])
-    left, right, score = np.concatenate(lefts), np.concatenate(rights), np.concatenate(scores)
-    if k is not None and left.size:
-        n = int(offsets[-1]) + len(packed[-1])
-        _, first = np.unique(left * n + right, return_index=True)
-        left, right, score = left[first], right[first], score[first]
-    return left, right, score, comparisons
+            other = None if a == b else packed[b]
+            if best is None:
+                res = dice_pairs(packed[a], other, threshold, workers=workers, sort=False)
+            else:
+                res, near_a, near_b = dice_best(packed[a], other, threshold, floor,
+                                                workers=workers)  # fmt: skip
+                for x, y, near in ((a, b, near_a), (b, a, near_b)):
+                    rows = slice(int(offsets[x]), int(offsets[x]) + len(packed[x]))
+                    best[0][rows, y] = near.score
+                    best[1][rows, y] = np.where(near.partner >= 0, near.partner + offsets[y], -1)
+            lefts.append(res.left + offsets[a])
+            rights.append(res.right + offsets[b])
+            scores.append(res.scores)
+            comparisons += res.comparisons
+    empty = np.zeros(0, np.int64)
+    left = np.concatenate(lefts or [empty])
+    right = np.concatenate(rights or [empty])
+    return left, right, np.concatenate(scores or [np.zeros(0)]), comparisons, best
+
+
+def _near_pairs(best: tuple[np.ndarray, np.ndarray], below: float
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The pairs of each record with its two best partners per body scoring ``< below``
+    (those at or above it are reported already), each pair once."""
+    score, partner = best
+    n = score.shape[0]
+    x = np.repeat(np.arange(n, dtype=np.int64), score.shape[1] * 2)
+    y, s = partner.ravel(), score.ravel()
+    keep = (y >= 0) & (s < below)
+    lo, hi, s = np.minimum(x, y)[keep], np.maximum(x, y)[keep], s[keep]
+    _, first = np.unique(lo * n + hi, return_index=True)
+    return lo[first], hi[first], s[first]
 
 
 def link(
     datasets: Sequence[np.ndarray],
     *,
     threshold: float,
-    threshold_from_data: bool = False,
+    threshold_from_data: bool = True,
     blocking: str | BlockingConfig | None = "auto",
     dedup: Sequence[bool] | None = None,
     review_margin: float = DEFAULT_REVIEW_MARGIN,
@@ -231,9 +242,9 @@ def link(
             ``threshold_from_data`` it is the fallback when the run's own scores do not
             give a sound estimate (see ``linkage.threshold``) and the estimate is kept
             within ``[threshold - 0.10, threshold]`` (it only ever lowers it).
-        threshold_from_data: learn the threshold from this run's scores (off by default,
-            for its cost: see the module docstring); only runs compared exhaustively
-            learn it, LSH runs keep ``threshold``.
+        threshold_from_data: learn the threshold from this run's scores (default; see
+            the module docstring); only runs compared exhaustively learn it, LSH runs
+            keep ``threshold``.
         blocking: ``"auto"`` (default: every pair when at most ``EXHAUSTIVE_BUDGET``
             pairs, else LSH), ``"exhaustive"``, ``"lsh"`` (``"default"`` is an old name
             for it) or a ``BlockingConfig``; ``None`` means ``"auto"``.
@@ -270,22 +281,22 @@ def link(
         int(sizes[a]) * int(sizes[b]) for a in range(len(sizes)) for b in range(a + 1, len(sizes))
     ) + sum(int(s) * (int(s) - 1) // 2 for s, d in zip(sizes, dedup_arr, strict=True) if d)
     config = _blocking_config(blocking, all_pairs)
-    # The estimate needs every record's best partners below the threshold; that is
-    # affordable with exhaustive top-k comparison. LSH runs (above the budget) keep the
-    # given threshold, so large runs cost what they did.
+    # The estimate needs every record's best partners below the threshold: the
+    # exhaustive pass keeps them as it goes (``linkage.neighbours``). LSH runs (above the
+    # budget) keep the given threshold, so large runs cost what they did.
     learn = threshold_from_data and config is None
     floor = max(0.05, threshold - BELOW) if learn else float(threshold)
     t1 = time.perf_counter()
 
     stats: dict[str, float] = {}
     if candidates is not None:
-        left, right, scores, comparisons, extra = candidates(
-            packed, dedup_arr, floor, config, TOP_K if learn else None
+        left, right, scores, comparisons, best, extra = candidates(
+            packed, dedup_arr, float(threshold), config, floor if learn else None
         )
         stats.update(extra)
     elif config is None:
-        left, right, scores, comparisons = _exhaustive(
-            packed, offsets, dedup_arr, floor, workers, TOP_K if learn else None
+        left, right, scores, comparisons, best = _exhaustive(
+            packed, offsets, dedup_arr, float(threshold), workers, floor if learn else None
         )
     else:
         allc = PackedClks(
@@ -297,60 +308,143 @@ def link(
         blocked = lsh_candidates(allc, body, dedup_arr, floor, config, workers=workers)
         left, right, scores = blocked.left, blocked.right, blocked.scores
         comparisons = blocked.comparisons
+        best = None
         stats.update(
             skipped_buckets=float(blocked.skipped_buckets),
             bands=float(blocked.bands),
             bits_per_band=float(blocked.bits_per_band),
         )
     t2 = time.perf_counter()
-    if learn:
-        model = estimate_threshold(left, right, scores, body, floor, float(threshold))
+    if learn and best is not None:
+        model = estimate_from_neighbours(best[0], best[1], body, floor, float(threshold))
+        if model.threshold < threshold:
+            # The pairs between the learned and the given threshold: one more pass.
+            if candidates is not None:
+                left, right, scores, more, _, _ = candidates(
+                    packed, dedup_arr, model.threshold, None, None
+                )
+            else:
+                left, right, scores, more, _ = _exhaustive(
+                    packed, offsets, dedup_arr, model.threshold, workers
+                )
+            comparisons += more
+        # Each record's best two per body below the threshold: for the review list.
+        near = _near_pairs(best, model.threshold)
+        left = np.concatenate([left, near[0]])
+        right = np.concatenate([right, near[1]])
+        scores = np.concatenate([scores, near[2]])
     elif threshold_from_data:
         model = ScoreModel(float(threshold), "fallback: LSH run (above the budget)", floor)
     else:
         model = ScoreModel(float(threshold), "fixed", floor)
-    t_run = model.threshold
     t3 = time.perf_counter()
 
     n = int(sizes.sum())
+    dec = decide(n, left, right, scores, body, dedup_arr, model, review_margin=review_margin,
+                 must_link=must_link, cannot_link=cannot_link, decided=decided)  # fmt: skip
+    t5 = time.perf_counter()
+
+    group_of = [dec.group_of[o : o + s].copy() for o, s in zip(offsets, sizes, strict=True)]
+    stats.update(
+        floor_pairs=float(left.size),
+        comparisons=float(comparisons),
+        all_pairs=float(all_pairs),
+        exhaustive=float(config is None),
+        seconds_pack=t1 - t0,
+        seconds_candidates=t2 - t1,
+        seconds_threshold=t3 - t2,
+    )
+    stats.update(dec.stats)
+    stats.update(seconds_total=t5 - t0)
+    return LinkResult(
+        group_of=group_of, n_groups=dec.n_groups, review=dec.review, stats=stats,
+        review_risk=dec.review_risk, review_order=dec.review_order,
+        threshold=float(model.threshold), threshold_source=model.source,
+        pairs=(left, right, scores),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The groups decided from a run's scored pairs (``decide``).
+
+    Attributes:
+        group_of: ``(n,)`` int64 group of each record (global indices).
+        n_groups: number of groups.
+        review, review_risk, review_order: as in ``LinkResult``.
+        stats: ``candidate_pairs``, ``threshold``, ``threshold_learned``, ``merges``,
+            ``reassigned``, ``ambiguous_pairs``, ``review_groups``,
+            ``constraint_conflicts``, ``seconds_cluster``, ``seconds_review``.
+    """
+
+    group_of: np.ndarray
+    n_groups: int
+    review: np.ndarray
+    review_risk: np.ndarray
+    review_order: np.ndarray
+    stats: dict[str, float]
+
+
+def decide(
+    n: int, left: np.ndarray, right: np.ndarray, scores: np.ndarray, body: np.ndarray,
+    dedup: np.ndarray, model: ScoreModel, *, review_margin: float = DEFAULT_REVIEW_MARGIN,
+    must_link: tuple[np.ndarray, np.ndarray] | None = None,
+    cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
+    decided: np.ndarray | None = None,
+) -> Decision:  # fmt: skip
+    """Everything after scoring, shared by ``link`` and ``linkage.delta.link_delta`` so
+    that full and incremental runs cannot drift apart: ``clustering.cluster`` over the
+    pairs ``>= model.threshold``, ``clustering.reassign_beaten`` (the twin move),
+    ``review.review_groups`` with ``model``, and the groups people have wholly decided
+    taken off the review list.
+
+    Args:
+        n: number of records; ``body`` ``(n,)`` int64 body of each.
+        left, right, scores: ``(m,)`` scored pairs in global indices (pairs below the
+            threshold are seen by the review and the twin move, never merged).
+        dedup: ``(n_bodies,)`` bool.
+        model: the run's threshold and score model (``threshold.ScoreModel``).
+        review_margin, must_link, cannot_link, decided: as for ``link``.
+    """
+    t0 = time.perf_counter()
+    t_run = float(model.threshold)
     grouped = cluster(
-        n, left, right, scores, body, dedup=dedup_arr, review_margin=review_margin,
+        n, left, right, scores, body, dedup=dedup, review_margin=review_margin,
         threshold=t_run, must_link=must_link, cannot_link=cannot_link, decided=decided,
     )  # fmt: skip
-    t4 = time.perf_counter()
-    rev = review_groups(grouped.group_of, grouped.n_groups, left, right, scores, body, model,
+    # A record joined to the other twin's group while its own twin's record scores
+    # clearly higher with it is moved there (decided by its direct scores); the review
+    # evidence of the new groups decides whether a person sees them.
+    keep = np.zeros(n, bool)
+    for pairs in (must_link, cannot_link):
+        if pairs is not None:
+            keep[np.asarray(pairs[0], np.int64)] = True
+            keep[np.asarray(pairs[1], np.int64)] = True
+    if decided is not None:
+        keep |= np.asarray(decided, bool)
+    group_all, moved = reassign_beaten(grouped.group_of, left, right, scores, body, t_run,
+                                       BEATEN_BY, dedup, keep)  # fmt: skip
+    t1 = time.perf_counter()
+    rev = review_groups(group_all, grouped.n_groups, left, right, scores, body, model,
                         grouped.review)  # fmt: skip
     flagged, ranking = rev.flagged, rev.ranking
     if decided is not None:
         # A group whose records people have all reviewed is not put to them again.
         open_groups = np.zeros(grouped.n_groups, bool)
-        open_groups[grouped.group_of[~np.asarray(decided, bool)]] = True
+        open_groups[group_all[~np.asarray(decided, bool)]] = True
         flagged = flagged & open_groups
         ranking = ranking[flagged[ranking]]
-    t5 = time.perf_counter()
-
-    group_of = [grouped.group_of[o : o + s].copy() for o, s in zip(offsets, sizes, strict=True)]
-    stats.update(
-        candidate_pairs=float(np.count_nonzero(scores >= t_run)),
-        floor_pairs=float(left.size),
-        comparisons=float(comparisons),
-        all_pairs=float(all_pairs),
-        exhaustive=float(config is None),
-        threshold=float(t_run),
-        threshold_learned=float(model.source == "em"),
-        merges=float(grouped.merges),
-        ambiguous_pairs=float(grouped.ambiguous),
-        review_groups=float(flagged.sum()),
-        constraint_conflicts=float(grouped.conflicts),
-        seconds_pack=t1 - t0,
-        seconds_candidates=t2 - t1,
-        seconds_threshold=t3 - t2,
-        seconds_cluster=t4 - t3,
-        seconds_review=t5 - t4,
-        seconds_total=t5 - t0,
-    )
-    return LinkResult(
-        group_of=group_of, n_groups=grouped.n_groups, review=flagged, stats=stats,
-        review_risk=rev.risk, review_order=ranking, threshold=float(t_run),
-        threshold_source=model.source, pairs=(left, right, scores),
-    )  # fmt: skip
+    t2 = time.perf_counter()
+    stats = {
+        "candidate_pairs": float(np.count_nonzero(scores >= t_run)),
+        "threshold": t_run,
+        "threshold_learned": float(model.source == "em"),
+        "merges": float(grouped.merges),
+        "reassigned": float(moved.sum()),
+        "ambiguous_pairs": float(grouped.ambiguous),
+        "review_groups": float(flagged.sum()),
+        "constraint_conflicts": float(grouped.conflicts),
+        "seconds_cluster": t1 - t0,
+        "seconds_review": t2 - t1,
+    }
+    return Decision(group_all, grouped.n_groups, flagged, rev.risk, ranking, stats)

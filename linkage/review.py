@@ -17,7 +17,13 @@ Evidence, each turned into a probability with the run's fitted score model
   swap is plausible only when ``s`` is close to *both* current links,
   ``CONTESTED_WEIGHT * P(s) * exp(-max(s_wy - s, s_xv - s) / TIE_SCALE)`` — weighted
   below ``FLAG_AT``: it orders the list but never flags a group on its own, because
-  siblings contest slots all the time and are rarely errors;
+  siblings contest slots all the time and are rarely errors. When the challenger scores
+  *higher* with ``y`` than the occupant ``w`` does (``s >= s_wy + BEATEN_BY``: ``y``
+  joined its group through other members, not through ``w``) the slot is **beaten**:
+  ``BEATEN_WEIGHT * P(s)``, which flags. Twins with the same name, or records missing
+  the given name, end up so: the record sits with the other twin's records while its
+  direct score with its own twin's register record is higher (measured on ``kawase``,
+  see docs/benchmarks.md);
 * **loose group** — members with no candidate pair between them at all (joined only
   through others): ``LOOSE_RISK``;
 * **missing body** — a group holding a record of body ``A`` but none of body ``B``, where
@@ -43,7 +49,9 @@ from linkage.threshold import ScoreModel
 
 TIE_SCALE = 0.005
 CONTESTED_WEIGHT = 0.2
-WEAK_WEIGHT = 0.5
+BEATEN_WEIGHT = 0.9
+BEATEN_BY = 0.03
+WEAK_WEIGHT = 0.35
 LOOSE_RISK = 0.5
 FLAG_AT = 0.25
 MIN_EVIDENCE = 0.01
@@ -114,13 +122,20 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
         pair_score = {(int(a), int(b)): float(c) for a, b, c in zip(il, ir, isc, strict=True)}
         for i in np.flatnonzero(clash):
             xi, yi = int(x[i]), int(y[i])
-            gap = 0.0
+            gap = -np.inf
             for a, b in ((xi, yi), (yi, xi)):
                 w = slot.get((int(group_of[b]), int(body[a])))
                 if w is not None and w != a:
-                    sw = pair_score.get((min(w, b), max(w, b)), best_in[b])
+                    # The occupant's own score with b (below the floor when not listed).
+                    sw = pair_score.get((min(w, b), max(w, b)), 0.0)
                     gap = max(gap, sw - float(s[i]))
-            ev[i] = CONTESTED_WEIGHT * p[i] * np.exp(-gap / TIE_SCALE)
+            if -np.inf < gap <= -BEATEN_BY:
+                # The challenger scores higher with b than the record holding its slot:
+                # b was joined to its group through other members, not through w.
+                ev[i] = BEATEN_WEIGHT * p[i]
+            else:
+                # (No occupant in either slot: the groups clash in a third body.)
+                ev[i] = CONTESTED_WEIGHT * p[i] * np.exp(-max(gap, 0.0) / TIE_SCALE)
         for name, sel in (("missed", ~clash), ("contested", clash)):
             np.maximum.at(evidence[name], gx[sel], ev[sel])
             np.maximum.at(evidence[name], gy[sel], ev[sel])

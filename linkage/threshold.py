@@ -71,16 +71,20 @@ class ScoreModel:
 
     def posterior(self, scores: np.ndarray) -> np.ndarray:
         """``P(match | s)`` for ``(m,)`` scores: the mixture's where it was fitted (and is
-        not degenerate), else a steep logistic step at the threshold; 0 below the floor."""
+        not degenerate; also when the estimate was capped at the default, so the review
+        list still knows that strangers crowd just above a low default threshold), else a
+        steep logistic step at the threshold; 0 below the floor."""
         s = np.asarray(scores, np.float64)
-        if self.source != "em" or not 0.0 < self.match_share < ALL_MATCH:
+        fitted = self.pairs > 0 and 0.0 < self.match_share < ALL_MATCH
+        if not fitted or not self.source.startswith(("em", "capped")):
             out = 1.0 / (1.0 + np.exp(-np.clip((s - self.threshold) / 0.01, -50, 50)))
         else:
             u = np.clip((s - self.floor) / (1.0 - self.floor), _EPS, 1 - _EPS)
             log_m, log_u = _log_densities(u, self.a0, self.b0, self.a, self.b)
             odds = math.log(self.match_share / (1 - self.match_share)) + log_m - log_u
             out = 1.0 / (1.0 + np.exp(-np.clip(odds, -50, 50)))
-            out = np.where(s >= self.threshold, np.maximum(out, 0.5), np.minimum(out, 0.5))
+            if self.source == "em":
+                out = np.where(s >= self.threshold, np.maximum(out, 0.5), np.minimum(out, 0.5))
         return np.where(s < self.floor, 0.0, out)
 
 
@@ -193,6 +197,31 @@ def estimate_threshold(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
     mask = mutual_best(left, right, scores, np.asarray(body))
     return fit_scores(scores[mask], runner_ups(left, right, scores, np.asarray(body)), floor,
                       fallback)  # fmt: skip
+
+
+def estimate_from_neighbours(best_score: np.ndarray, best_partner: np.ndarray,
+                             body: np.ndarray, floor: float, fallback: float) -> ScoreModel:
+    """The same fit from each record's two best partners per body (``(n, n_bodies, 2)``
+    scores and global partner indices, ``-1`` where absent; see ``linkage.neighbours``):
+    the mutual best pairs and the runner-up scores, without a list of pairs."""
+    scores, _, _ = mutual_best_neighbours(best_score, best_partner, body)
+    second = best_score[:, :, 1].ravel()
+    return fit_scores(scores, second[second >= floor], floor, fallback)
+
+
+def mutual_best_neighbours(best_score: np.ndarray, best_partner: np.ndarray,
+                           body: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(scores, x, y)`` of the mutual best pairs ``x < y``: ``y`` is ``x``'s best in
+    ``y``'s body and ``x`` is ``y``'s best in ``x``'s body."""
+    n, n_bodies = best_partner.shape[:2]
+    x = np.repeat(np.arange(n, dtype=np.int64), n_bodies)
+    y = best_partner[:, :, 0].ravel()
+    s = best_score[:, :, 0].ravel()
+    ok = y > x
+    x, y, s = x[ok], y[ok], s[ok]
+    back = best_partner[y, body[x], 0]
+    mutual = back == x
+    return s[mutual], x[mutual], y[mutual]
 
 
 def runner_ups(left: np.ndarray, right: np.ndarray, scores: np.ndarray, body: np.ndarray

@@ -193,7 +193,8 @@ def _link(
     projects = sorted({p for p, _ in keys})
     if len(projects) < 2:
         raise LinkageError("a cross-link run needs uploads from at least two member projects")
-    result = link(datasets, threshold=threshold)
+    # Fixed threshold, as in every server run (docs/engine.md, the threshold section).
+    result = link(datasets, threshold=threshold, threshold_from_data=False)
     index = {p: i for i, p in enumerate(projects)}
     record_project = np.concatenate(
         [

@@ -113,8 +113,10 @@ def link_run(
             "seconds_link": round(done.stats["seconds_total"], 3),
         }
     else:
-        result = (full_link or link)(datasets, threshold=threshold, dedup=dedup_flags,
-                                     **constraints)  # fmt: skip
+        # The threshold is the project's, fixed, in full runs as in incremental ones
+        # (which cannot learn it): both give the same groups (docs/engine.md).
+        result = (full_link or link)(datasets, threshold=threshold, threshold_from_data=False,
+                                     dedup=dedup_flags, **constraints)  # fmt: skip
         new_state = state_of(names, datasets, raw, result, dedup=dedup_names)
         stats = {
             "link_mode": "full",

@@ -136,7 +136,9 @@ def _guardian_groups(
         np.frombuffer(b"".join(c for _, c in guardians[b]), np.uint8).reshape(len(guardians[b]), -1)
         for b in bodies
     ]
-    result = link(datasets, threshold=threshold, dedup=[b in dedup for b in bodies])
+    # Fixed threshold, as in every server run (docs/engine.md, the threshold section).
+    result = link(datasets, threshold=threshold, dedup=[b in dedup for b in bodies],
+                  threshold_from_data=False)  # fmt: skip
     group: dict[tuple[str, str], int] = {}
     for b, of in zip(bodies, result.group_of, strict=True):
         for (ref, _), g in zip(guardians[b], of.tolist(), strict=True):

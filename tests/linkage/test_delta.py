@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from linkage import engine
 from linkage.delta import (
     PairState,
     clk_digest,
@@ -15,10 +18,12 @@ from linkage.delta import (
     match_records,
     state_of,
 )
-from linkage.engine import link
 from linkage.errors import LinkageError
 
 THRESHOLD = 0.8
+# Incremental runs keep the given threshold (they cannot learn it: they do not see every
+# pair), so they equal full runs with the threshold fixed; see docs/engine.md.
+link = partial(engine.link, threshold_from_data=False)
 
 
 def _noisy(rng: np.random.Generator, clk: np.ndarray, flips: int) -> np.ndarray:
@@ -94,6 +99,9 @@ def _assert_same(full, inc) -> None:
     np.testing.assert_array_equal(inc.review, full.review)
     np.testing.assert_array_equal(inc.review_risk, full.review_risk)
     np.testing.assert_array_equal(inc.review_order, full.review_order)
+    for key in ("candidate_pairs", "merges", "reassigned", "ambiguous_pairs", "review_groups",
+                "constraint_conflicts", "threshold"):  # fmt: skip
+        assert inc.stats[key] == full.stats[key], key  # one decide() for both
     fl, fr, fs = full.pairs
     il, ir, is_ = inc.pairs
     lo, hi = np.minimum(fl, fr).tolist(), np.maximum(fl, fr).tolist()
@@ -214,6 +222,17 @@ def test_an_incompatible_state_is_refused() -> None:
         link_delta(["a", "b"], [a, b], [ra, rb], state, threshold=0.9)
     with pytest.raises(LinkageError, match="refs"):
         link_delta(["a", "b"], [a, b], [ra, rb[:5]], state, threshold=THRESHOLD)
+
+
+def test_a_learned_run_cannot_seed_an_incremental_one() -> None:
+    """A learned run's review saw pairs below its threshold and a fitted model, which an
+    incremental run (given threshold, pairs at or above it) would not: refused."""
+    rng = np.random.default_rng(3)
+    a, b = _people(rng, 10, 16), _people(rng, 10, 16)
+    learned = engine.link([a, b], threshold=THRESHOLD, blocking="exhaustive")
+    assert learned.threshold_source != "fixed"
+    with pytest.raises(LinkageError, match="fixed threshold"):
+        state_of(["a", "b"], [a, b], [_refs(rng, 10), _refs(rng, 10)], learned)
 
 
 def test_match_records_when_refs_share_their_first_half() -> None:

@@ -45,7 +45,8 @@ def _same(a: LinkResult, b: LinkResult) -> None:
     np.testing.assert_array_equal(a.review_risk, b.review_risk)
     np.testing.assert_array_equal(a.review_order, b.review_order)
     assert a.threshold == b.threshold and a.threshold_source == b.threshold_source
-    for key in ("candidate_pairs", "floor_pairs", "merges", "ambiguous_pairs", "review_groups",
+    for key in ("candidate_pairs", "floor_pairs", "merges", "reassigned", "ambiguous_pairs",
+                "review_groups", "threshold", "threshold_learned",
                 "constraint_conflicts", "exhaustive"):  # fmt: skip
         assert a.stats[key] == b.stats[key], key
 
@@ -79,9 +80,21 @@ def test_cluster_result_is_the_in_process_result(client, bodies, blocking, dedup
     assert stage.threads == 2 and stage.tasks > 1  # the work really was split
     assert remote.stats["dask_tasks"] == stage.tasks
     assert local.stats["merges"] > 0 and local.stats["review_groups"] > 0
+    if learn:  # the blocks' best-two partners were merged and used: near pairs, a fit
+        assert local.stats["floor_pairs"] > local.stats["candidate_pairs"]
     if not isinstance(blocking, str):
         assert remote.stats["comparisons"] == local.stats["comparisons"]
         assert remote.stats["bands"] == local.stats["bands"]
+
+
+def test_a_lowered_learned_threshold_on_the_cluster(client, bodies) -> None:
+    """Above the data's own estimate (about 0.88 here) the learned threshold lowers it:
+    the second pass, for the pairs in between, runs on the cluster too."""
+    kwargs = dict(threshold=0.95, blocking="exhaustive", dedup=[True, False, False])
+    local = link(bodies, **kwargs)
+    remote = link(bodies, candidates=ClusterCandidates(client), **kwargs)
+    assert local.threshold_source == "em" and local.threshold < 0.95
+    _same(local, remote)
 
 
 def test_one_body_deduplicated_on_the_cluster(client, bodies) -> None:

@@ -91,8 +91,8 @@ def test_bad_input_raises_linkage_error(datasets, kwargs, message) -> None:
 
 def test_threshold_learned_or_kept(noisy) -> None:
     arrays, ids = noisy(600, 3, seed=11, flip=0.05)
-    learned = link(arrays, threshold=0.8, threshold_from_data=True)
-    fixed = link(arrays, threshold=0.8)  # the default keeps the given threshold
+    learned = link(arrays, threshold=0.8)  # the default learns it
+    fixed = link(arrays, threshold=0.8, threshold_from_data=False)
     assert fixed.threshold == 0.8 and fixed.threshold_source == "fixed"
     assert 0.7 - 1e-9 <= learned.threshold <= 0.85 + 1e-9
     assert learned.stats["threshold"] == learned.threshold

@@ -50,3 +50,21 @@ def test_ambiguous_groups_from_clustering_stay_flagged() -> None:
                        np.zeros(0), body, _model(), np.array([True, False]))  # fmt: skip
     assert rv.flagged.tolist() == [True, False]
     assert rv.ranking.tolist() == [0]
+
+
+def test_beaten_slot_is_flagged() -> None:
+    # Twins with the same name: body 0 holds 0 (twin A) and 1 (twin B); body 1 holds 2
+    # (A); body 2 holds 3 (B, no given name). 3 joined A's group through 2 (0.93) although
+    # it scores higher with B's own record 1 (0.81) than with A's record 0 (0.75).
+    body = np.array([0, 0, 1, 2])
+    left = np.array([0, 2, 0, 1])
+    right = np.array([2, 3, 3, 3])
+    scores = np.array([0.95, 0.93, 0.75, 0.81])
+    group_of = np.array([0, 1, 0, 0])
+    rv = review_groups(group_of, 2, left, right, scores, body, _model(0.7))
+    assert rv.flagged.tolist() == [True, True]
+    assert rv.evidence["contested"][0] >= FLAG_AT
+    # The same pair scoring just below the occupant's link only orders the list.
+    scores[3] = 0.74
+    rv = review_groups(group_of, 2, left, right, scores, body, _model(0.7))
+    assert rv.evidence["contested"].max() < FLAG_AT
