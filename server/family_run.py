@@ -19,7 +19,7 @@ After a run has linked the children (``server.worker``), :func:`run_family`:
    per (body, ref);
 5. relates the guardian groups holding a record of a body whose rows are guardians
    (福祉's payees, 母子保健's mothers) to the households of their children: one
-   ``guardian_body`` row (household token, body name) per household and such body.
+   ``guardian_in`` row (household token, body name) per household and such body.
 
 Results are written as ``family_links`` rows of the run (tokens only) before the run is
 marked done, so they become visible together with its token table. The family rows are
@@ -310,7 +310,7 @@ def run_family(
         pairs, update.record_tokens, group_of_guardian, set(guardians) - relating
     )
     out += [
-        {"run_id": rid, "kind": "guardian_body", "token": h, "body": b, "review": False}
+        {"run_id": rid, "kind": "guardian_in", "token": h, "body": b, "review": False}
         for h, b in guardian_links
     ]
     for start in range(0, len(out), _BATCH):

@@ -226,7 +226,7 @@ def family_results(pid: str, principal: Coordinator, session: SessionDep) -> dic
         if kind == "household":
             households.append([token, linked])
             continue
-        if kind == "guardian_body":
+        if kind == "guardian_in":
             guardian_bodies.append([token, body])
             continue
         entry = pregnancies.setdefault(
