@@ -183,7 +183,7 @@ def test_households_and_pregnancies_reach_the_coordinator(
     assert by_record["P2"]["children"] == []  # not born yet: open, with its own token
     assert len({p["token"] for p in family["pregnancies"]}) == 3
     text = json.dumps(family, ensure_ascii=False)
-    for plain in ("佐藤", "美咲", "サトウ", "1992", "2024"):
+    for plain in ("佐藤", "美咲", "サトウ", "1992", "2024", "田中", "大輔", "1985"):
         assert plain not in text  # tokens only
     fam = seen["stats"]["family"]
     assert fam["pregnancy_links"] == 3 and fam["pregnancies_open"] == 1
