@@ -177,8 +177,9 @@ class ApiClient:
         ).json()
 
     def family_results(self, project_id: str) -> dict[str, Any]:
-        """Coordinator: the latest run's household token per child token and pregnancy
-        tokens with their linked child tokens (tokens only)."""
+        """Coordinator: the latest run's household token per child token, pregnancy
+        tokens with their linked child tokens, and per household token the bodies whose
+        guardian records (payees, 妊娠届) belong to a guardian of it (tokens only)."""
         return self.get_json(f"/projects/{project_id}/results/family")
 
     def signal_status(self, project_id: str) -> dict[str, Any]:

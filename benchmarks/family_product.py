@@ -1,5 +1,6 @@
-"""Pregnancy → child through the product: CLI encoder, a real ``kakehashi serve`` process,
-the run, and the coordinator's ``results/family`` — scored against the synthetic truth.
+"""Pregnancy → child and payee → household through the product: CLI encoder, a real
+``kakehashi serve`` process, the run, and the coordinator's ``results/family`` — scored
+against the synthetic truth.
 
     python -m benchmarks.family_product --children 2000 --seed 0
 
@@ -8,7 +9,10 @@ product path (family map, family file, upload, server run step, tokens) gives th
 quality. Each body encodes its export (住民記録 with ``--family``, the 妊娠届 with a
 ``subject = "guardian"`` map) and uploads; the score maps pregnancy tokens and child
 tokens back to the truth through the bodies' keys files and the coordinator's token table,
-as the bodies would when the coordinator asks them.
+as the bodies would when the coordinator asks them. 福祉's 児童扶養手当 payees are encoded
+with a ``subject = "guardian"`` map too; ``payee_household`` scores, per child, whether
+its household is marked ``guardian_in = "fukushi"`` against the truth (some guardian of a
+child of its true household is a payee).
 """
 
 from __future__ import annotations
@@ -42,6 +46,18 @@ former_surname = "旧氏"
 guardian = "mother"
 expected_date = "出産予定日"
 notified_date = "届出日"
+"""
+PAYEE_MAP = """
+subject = "guardian"
+record_id = "宛名番号"
+[guardians.payee]
+role = "other"
+full_name = "氏名"
+full_kana = "氏名_フリガナ"
+date_of_birth = "生年月日"
+sex = "性別"
+address = "住所"
+former_surname = "旧氏"
 """
 
 
@@ -78,6 +94,7 @@ def run(children: int = 2000, *, seed: int = 0, error_level: str = "normal") -> 
         write_secret(secret, new_secret())
         (tmp / "family.toml").write_text(_slot(1) + _slot(2), encoding="utf-8")
         (tmp / "ninshin.toml").write_text(NINSHIN_MAP, encoding="utf-8")
+        (tmp / "payee.toml").write_text(PAYEE_MAP, encoding="utf-8")
         bodies = [b for b in town.town.bodies]
         t0 = time.perf_counter()
         for body in bodies:
@@ -85,6 +102,8 @@ def run(children: int = 2000, *, seed: int = 0, error_level: str = "normal") -> 
             _cli("encode", paths[body], "--secret", secret, "--max-reject-rate", 0.05, *extra)
         _cli("encode", paths["boshi_ninshin"], "--secret", secret,
              "--family", tmp / "ninshin.toml")  # fmt: skip
+        _cli("encode", paths["fukushi_fuyo"], "--secret", secret,
+             "--family", tmp / "payee.toml")  # fmt: skip
         timings["encode_s"] = time.perf_counter() - t0
         with running_server(tmp / "server") as url:
             operator = (tmp / "server" / "operator.credential").read_text().strip()
@@ -101,6 +120,8 @@ def run(children: int = 2000, *, seed: int = 0, error_level: str = "normal") -> 
                         client.upload_family(
                             pid, paths["boshi_ninshin"].with_suffix(".family.json")
                         )
+                    if body == "fukushi":
+                        client.upload_family(pid, paths["fukushi_fuyo"].with_suffix(".family.json"))
             timings["upload_s"] = time.perf_counter() - t0
             with ApiClient(url, creds["coordinator"]) as coord:
                 t0 = time.perf_counter()
@@ -130,6 +151,20 @@ def run(children: int = 2000, *, seed: int = 0, error_level: str = "normal") -> 
     }
     truth = {(p.record_id, c) for p in town.families.pregnancies for c in p.children}
     hits = len(predicted & truth)
+    # payee → household: is the child's household marked as having a payee guardian?
+    true_house = town.families.household_of()
+    payees = set(town.families.payees)
+    payee_houses = {
+        true_house[c]
+        for c, gs in town.families.child_guardians.items()
+        if c in true_house and any(g in payees for g, _ in gs)
+    }
+    household = dict(family["households"])
+    marked = {h for h, body in family.get("guardian_bodies", []) if body == "fukushi"}
+    children_seen = {person_of_token[t] for t in household if t in person_of_token}
+    payee_truth = {c for c in children_seen if true_house.get(c) in payee_houses}
+    payee_pred = {person_of_token[t] for t, h in household.items() if h in marked}
+    payee_hits = len(payee_truth & payee_pred)
     open_truth = {p.record_id for p in town.families.pregnancies if not p.children}
     open_pred = {preg_record[p["ref"]] for p in family["pregnancies"] if not p["children"]}
     return {
@@ -144,6 +179,12 @@ def run(children: int = 2000, *, seed: int = 0, error_level: str = "normal") -> 
         "open_true": len(open_truth),
         "open_predicted": len(open_pred),
         "open_agree": len(open_truth & open_pred),
+        "payee_household": {
+            "children_true": len(payee_truth),
+            "children_marked": len(payee_pred),
+            "precision": payee_hits / len(payee_pred) if payee_pred else 1.0,
+            "recall": payee_hits / len(payee_truth) if payee_truth else 1.0,
+        },
         "run_stats": done.get("stats", {}).get("family"),
         "timings": timings,
     }

@@ -39,8 +39,11 @@ Conditions (each an inline table):
   (children who share a guardian, from the server's family results) meets the inner
   condition, e.g. ``{ sibling = { present_in = "yotaikyo" } }`` or
   ``{ sibling = { signal = "chouki_kesseki" } }``. The evidence is the sibling's signals.
-  ``{ has_sibling = true }`` — the child's household holds another child. Household
-  conditions cannot be nested in one another.
+  ``{ has_sibling = true }`` — the child's household holds another child.
+  ``{ guardian_in = "BODY" }`` — a guardian of the child's household has a record in a
+  body whose records are about guardians, e.g. ``{ guardian_in = "fukushi" }`` (a
+  児童扶養手当 payee) or a 妊娠届 at 母子保健. No evidence: the body is told nothing
+  but the household. Household conditions cannot be nested in one another.
 
 ``[rules]`` may also hold ``description``, ``version``, ``approved_by``, ``approved_on`` and
 ``approval_ref`` (e.g. the ethics committee's approval number); other keys are refused.
@@ -114,7 +117,8 @@ class Child:
     ``signals`` maps a code to the signals of that code in the group (usually one);
     ``bodies`` is the set of bodies holding a record of the group. ``household`` is the
     child's household token and ``siblings`` the other children of that household
-    (themselves without siblings), when the server's family results were given.
+    (themselves without siblings), when the server's family results were given;
+    ``guardian_bodies`` the bodies holding a guardian record of that household.
     """
 
     token: str
@@ -122,6 +126,7 @@ class Child:
     signals: Mapping[str, tuple[Evidence, ...]]
     household: str | None = None
     siblings: tuple[Child, ...] = ()
+    guardian_bodies: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -357,9 +362,32 @@ class HasSibling(Condition):
         return "きょうだいあり" if self.present else "きょうだいなし"
 
 
+@dataclass(frozen=True)
+class GuardianIn(Condition):
+    """A guardian of the child's household has a record in ``body`` (a body whose records
+    are about guardians: payees, 妊娠届). No evidence (no signal of the guardian's)."""
+
+    body: str
+
+    def evaluate(self, child: Child, reference: date) -> Outcome:
+        return Outcome(self.body in child.guardian_bodies)
+
+    def guardian_bodies(self) -> set[str]:
+        return {self.body}
+
+    def describe(self) -> str:
+        return f"世帯の保護者が {self.body} に記録あり"
+
+
 def uses_households(condition: Condition) -> bool:
-    """Whether a condition needs the household data (``sibling`` / ``has_sibling``)."""
-    return any(isinstance(c, Sibling | HasSibling) for c in _walk(condition))
+    """Whether a condition needs the household data (``sibling`` / ``has_sibling`` /
+    ``guardian_in``)."""
+    return any(isinstance(c, Sibling | HasSibling | GuardianIn) for c in _walk(condition))
+
+
+def guardian_bodies(condition: Condition) -> set[str]:
+    """The bodies named by ``guardian_in`` conditions."""
+    return {c.body for c in _walk(condition) if isinstance(c, GuardianIn)}
 
 
 # -- rules and rule sets -------------------------------------------------------------------
@@ -408,6 +436,11 @@ class RuleSet:
     def uses_households(self) -> bool:
         """Whether some rule has a household condition (needs the family results)."""
         return any(uses_households(r.condition) for r in self.rules)
+
+    def guardian_bodies(self) -> set[str]:
+        """The bodies ``guardian_in`` conditions name (not in :meth:`bodies`: such a body
+        may hold no child's record)."""
+        return set().union(*(guardian_bodies(r.condition) for r in self.rules))
 
     def check_catalogue(self, catalogue: Catalogue) -> None:
         """Raise :class:`RuleError` unless every code is in ``catalogue`` with a fitting type."""
@@ -487,11 +520,14 @@ class _Parser:
             return InBody(body, key == "present_in")
         if keys & {"age_from", "age_to"}:
             return self._age(node, where)
-        if keys & {"sibling", "has_sibling"}:
+        if keys & {"sibling", "has_sibling", "guardian_in"}:
             return self._household(node, where)
         known = ", ".join(
-            (*_COMBINATORS, "signal", "present_in", "absent_from", "age_from", "sibling")
-        )
+            (
+                *_COMBINATORS, "signal", "present_in", "absent_from", "age_from", "sibling",
+                "has_sibling", "guardian_in",
+            )
+        )  # fmt: skip
         raise self.error(
             f"{where}: unknown condition with keys {sorted(keys)} (expected one of: {known})",
             next(iter(keys), None),
@@ -507,10 +543,16 @@ class _Parser:
             if not isinstance(node[key], bool):
                 raise self.error(f"{where}: has_sibling = true or false", key)
             return HasSibling(node[key])
+        if key == "guardian_in":
+            body = node[key]
+            if not isinstance(body, str) or not body:
+                raise self.error(f"{where}: guardian_in must name a body", key)
+            return GuardianIn(body)
         inner = self.condition(node[key], f"{where}.sibling")
         if uses_households(inner):
             raise self.error(
-                f"{where}: household conditions cannot be nested (a sibling's sibling)", key
+                f"{where}: household conditions cannot be nested (a sibling's sibling or guardian)",
+                key,
             )
         return Sibling(inner)
 

@@ -183,13 +183,19 @@ class SupportList:
         }
 
 
-def children_of(table: SignalTable, households: Mapping[str, str] | None = None) -> list[Child]:
+def children_of(
+    table: SignalTable,
+    households: Mapping[str, str] | None = None,
+    guardian_bodies: Mapping[str, Iterable[str]] | None = None,
+) -> list[Child]:
     """Group the token table and the signals by token, in sorted token order.
 
     With ``households`` (child token → household token, ``ApiClient.family_results``),
     each child carries its household token and its siblings (the other children of the
-    household, without siblings of their own).
+    household, without siblings of their own); with ``guardian_bodies`` (household token
+    → bodies holding a guardian record of it), the bodies of its household.
     """
+    by_household = {h: frozenset(b) for h, b in (guardian_bodies or {}).items()}
     bodies: dict[str, set[str]] = defaultdict(set)
     for token, body, _ref in table.tokens:
         bodies[token].add(body)
@@ -202,6 +208,7 @@ def children_of(table: SignalTable, households: Mapping[str, str] | None = None)
             frozenset(bodies[token]),
             {code: tuple(found) for code, found in signals.get(token, {}).items()},
             household=(households or {}).get(token),
+            guardian_bodies=by_household.get((households or {}).get(token) or "", frozenset()),
         )
         for token in sorted(bodies)
     ]
@@ -227,6 +234,7 @@ def build_support_list(
     *,
     review: Iterable[str] = (),
     households: Mapping[str, str] | None = None,
+    guardian_bodies: Mapping[str, Iterable[str]] | None = None,
 ) -> SupportList:
     """Apply ``rules`` to every token of ``table``; return the tokens some rule lists.
 
@@ -235,7 +243,9 @@ def build_support_list(
     (and so which signals it holds) is uncertain.
 
     ``households``: child token → household token (``ApiClient.family_results``); needed
-    by household conditions (``sibling``, ``has_sibling``); listed rows show the token.
+    by household conditions (``sibling``, ``has_sibling``, ``guardian_in``); listed rows
+    show the token. ``guardian_bodies``: household token → bodies holding a record of a
+    guardian of it (``family_results()["guardian_bodies"]``), for ``guardian_in``.
 
     Raises:
         RuleError: a rule uses a code the table's catalogue does not have (or misuses one).
@@ -246,9 +256,19 @@ def build_support_list(
     rules.check_catalogue(table.catalogue)
     if rules.uses_households() and not households:
         raise SupportListError(
-            f"{rules.path}: the rules have household conditions (sibling / has_sibling) but "
+            f"{rules.path}: the rules have household conditions (sibling / has_sibling / "
+            "guardian_in) but "
             "the server returned no households: no body has uploaded a family file "
             "(`kakehashi encode --family`), or no run has finished since"
+        )
+    known_guardian = set().union(*(set(b) for b in (guardian_bodies or {}).values()))
+    unknown = sorted(rules.guardian_bodies() - known_guardian)
+    if unknown:
+        raise SupportListError(
+            f"{rules.path}: guardian_in names {', '.join(unknown)} but no household has a "
+            f"guardian record from {'it' if len(unknown) == 1 else 'them'} (bodies with "
+            f"guardian records: {', '.join(sorted(known_guardian)) or 'none'}); has the "
+            'body uploaded its family file (subject = "guardian") and a run finished since?'
         )
     present = {body for _, body, _ in table.tokens}
     missing = sorted(rules.bodies() - present)
@@ -273,7 +293,7 @@ def build_support_list(
     counts = {rule.name: 0 for rule in rules.rules}
     flagged = set(review)
     rows: list[SupportRow] = []
-    children = children_of(table, households)
+    children = children_of(table, households, guardian_bodies)
     for child in children:
         matches = []
         for rule in rules.rules:

@@ -87,7 +87,11 @@ def support(
     with ApiClient(server, read_credential(credential)) as client:
         table = fetch_signals(client, project, private_key)
         flagged = client.get_json(f"/projects/{project}/results/review")["tokens"]
-        households = dict(client.family_results(project)["households"])
+        family = client.family_results(project)
+        households = dict(family["households"])
+        guardian_bodies: dict[str, list[str]] = {}
+        for household, body in family.get("guardian_bodies", []):
+            guardian_bodies.setdefault(household, []).append(body)
         try:
             made = build_support_list(
                 table,
@@ -95,6 +99,7 @@ def support(
                 today,
                 review=(t["token"] for t in flagged),
                 households=households,
+                guardian_bodies=guardian_bodies,
             )
         except (RuleError, SupportListError) as exc:
             _fail(str(exc))

@@ -16,7 +16,10 @@ After a run has linked the children (``server.worker``), :func:`run_family`:
    pregnancy's link counting as a relation to its mother;
 4. keeps household tokens stable across runs with ``linkage.incremental.update_tokens``
    (a child's household token of the previous run is its old token) and pregnancy tokens
-   per (body, ref).
+   per (body, ref);
+5. relates the guardian groups holding a record of a body whose rows are guardians
+   (福祉's payees, 母子保健's mothers) to the households of their children: one
+   ``guardian_in`` row (household token, body name) per household and such body.
 
 Results are written as ``family_links`` rows of the run (tokens only) before the run is
 marked done, so they become visible together with its token table. The family rows are
@@ -144,6 +147,30 @@ def _guardian_groups(
         for (ref, _), g in zip(guardians[b], of.tolist(), strict=True):
             group[(b, ref)] = int(g)
     return group, int(result.n_groups)
+
+
+def _guardian_bodies(
+    pairs: Sequence[tuple[int, int]],
+    household_tokens: Sequence[str],
+    group_of_guardian: dict[tuple[str, str], int],
+    subject_bodies: set[str],
+) -> list[tuple[str, str]]:
+    """(household token, body) for every body whose rows are guardians (payees, 妊娠届)
+    and that holds a record of some guardian of the household, sorted.
+
+    ``pairs`` are (child index, guardian group) from the relations of the bodies that
+    know 続柄 and from pregnancy links; ``household_tokens`` is the household token of
+    each child index. Only the body's name is kept: not which guardian, nor how many.
+    """
+    bodies_of_group: dict[int, set[str]] = defaultdict(set)
+    for (body, _), group in group_of_guardian.items():
+        if body in subject_bodies:
+            bodies_of_group[group].add(body)
+    found: set[tuple[str, str]] = set()
+    for child, group in pairs:
+        for body in bodies_of_group.get(group, ()):
+            found.add((household_tokens[child], body))
+    return sorted(found)
 
 
 def run_family(
@@ -281,6 +308,13 @@ def run_family(
             {"run_id": rid, "kind": "pregnancy", "token": preg_tokens[p], "linked": None,
              "body": body, "ref": ref, "review": False}
         )  # fmt: skip
+    guardian_links = _guardian_bodies(
+        pairs, update.record_tokens, group_of_guardian, set(guardians) - relating
+    )
+    out += [
+        {"run_id": rid, "kind": "guardian_in", "token": h, "body": b, "review": False}
+        for h, b in guardian_links
+    ]
     for start in range(0, len(out), _BATCH):
         with factory() as session, session.begin():
             session.execute(insert(FamilyLink), out[start : start + _BATCH])
@@ -295,4 +329,5 @@ def run_family(
         "pregnancies_open": int(links.open.size),
         "pregnancy_links_review": int(np.count_nonzero(links.ambiguous)),
         "stale_child_refs": stale,
+        "households_with_guardian_body": len({h for h, _ in guardian_links}),
     }

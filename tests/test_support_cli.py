@@ -116,3 +116,16 @@ def test_rules_check_refuses_unknown_codes(
         f"{rules}:17: rule '複数の困難があり要対協未登録': unknown signal code 'choki_kesseki'"
         in err
     )
+
+
+def test_rules_check_prints_guardian_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        '[rules]\ntitle = "t"\n\n[[rule]]\nname = "手当の世帯で保育なし"\ndescription = "d"\n'
+        'purpose = "p"\nall = [ { guardian_in = "fukushi" }, { absent_from = "hoiku" } ]\n',
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert run(["rules", "check", rules]) == 0
+    text = capsys.readouterr().out
+    assert "条件: すべて(世帯の保護者が fukushi に記録あり; hoiku に記録なし)" in text

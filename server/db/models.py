@@ -392,7 +392,9 @@ class FamilyLink(Base):
     * ``household``: ``token`` a child token, ``linked`` its household token;
     * ``pregnancy``: ``token`` a pregnancy token, ``linked`` a child token (None while the
       pregnancy is open), ``body``/``ref`` the pregnancy record, ``review`` when another
-      pregnancy of the same mother could take the child.
+      pregnancy of the same mother could take the child;
+    * ``guardian_in``: ``token`` a household token, ``body`` a body whose records are about
+      guardians (payees, 妊娠届) and that holds a record of a guardian of the household.
     """
 
     __tablename__ = "family_links"

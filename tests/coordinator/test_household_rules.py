@@ -1,6 +1,6 @@
-"""Household conditions in support rules (issue 16): ``sibling`` and ``has_sibling``,
-table-driven over small households, plus their parsing errors and the list's household
-column."""
+"""Household conditions in support rules (issue 16): ``sibling``, ``has_sibling`` and
+``guardian_in``, table-driven over small households, plus their parsing errors and the
+list's household column."""
 
 from __future__ import annotations
 
@@ -103,5 +103,82 @@ def test_household_rules_without_households_are_refused() -> None:
     ],
 )
 def test_household_condition_errors(condition: str, message: str) -> None:
+    with pytest.raises(RuleError, match=message):
+        parse_rules(HEADER + condition + "\n")
+
+
+# A guardian of H1 is a 児童扶養手当 payee (福祉); H2's mother made a 妊娠届 (母子保健).
+GUARDIAN_BODIES = {"H1": ["fukushi"], "H2": ["boshi", "fukushi"], "H9": ["boshi"]}
+GUARDIAN_CASES = [
+    ("guardian is a payee", '{ guardian_in = "fukushi" }', {"A", "B", "C", "D"}),
+    ("guardian made a 妊娠届", '{ guardian_in = "boshi" }', {"D"}),
+    ("no guardian payee", '{ not = { guardian_in = "fukushi" } }', {"E"}),
+    (
+        "payee household and a sibling with 要対協",
+        'all = [ { guardian_in = "fukushi" }, { sibling = { present_in = "kodomo" } } ]',
+        {"A", "C"},
+    ),
+    (
+        "payee household, child alone",
+        'all = [ { guardian_in = "fukushi" }, { has_sibling = false } ]',
+        {"D"},
+    ),
+    (
+        "young child of a payee household, absent sibling",
+        'all = [ { age_from = 0, age_to = 6 }, { guardian_in = "fukushi" }, '
+        '{ sibling = { signal = "choki_kesseki" } } ]',
+        {"B", "C"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "condition", "expected"), GUARDIAN_CASES, ids=[c[0] for c in GUARDIAN_CASES]
+)
+def test_guardian_in(what: str, condition: str, expected: set[str]) -> None:
+    rules = parse_rules(HEADER + _line(condition))
+    made = build_support_list(
+        table(CHILDREN), rules, REF, households=HOUSEHOLDS, guardian_bodies=GUARDIAN_BODIES
+    )
+    assert {row.token for row in made.rows} == expected
+    if condition.startswith("{ guardian_in"):
+        assert all(not m.evidence for row in made.rows for m in row.matches)
+
+
+def test_guardian_in_reads_for_the_committee() -> None:
+    rules = parse_rules(HEADER + 'not = { guardian_in = "fukushi" }\n')
+    assert rules.rules[0].condition.describe() == "ではない(世帯の保護者が fukushi に記録あり)"
+    assert rules.uses_households() and rules.guardian_bodies() == {"fukushi"}
+    assert rules.bodies() == set()  # the payee body need hold no child's record
+
+
+@pytest.mark.parametrize(
+    ("guardians", "households", "message"),
+    [
+        (GUARDIAN_BODIES, None, "no households"),
+        ({"H1": ["boshi"]}, HOUSEHOLDS, "guardian_in names fukushi .*guardian records: boshi"),
+        (None, HOUSEHOLDS, "guardian records: none"),
+    ],
+)  # fmt: skip
+def test_guardian_in_refused_without_guardian_records(
+    guardians: dict | None, households: dict | None, message: str
+) -> None:
+    rules = parse_rules(HEADER + 'guardian_in = "fukushi"\n')
+    with pytest.raises(SupportListError, match=message):
+        build_support_list(
+            table(CHILDREN), rules, REF, households=households, guardian_bodies=guardians
+        )
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("guardian_in = 1", "guardian_in must name a body"),
+        ("guardian_in = ''", "guardian_in must name a body"),
+        ("sibling = { guardian_in = 'fukushi' }", "cannot be nested"),
+        ("guardian_in = 'fukushi'\nhas_sibling = true", "stands alone"),
+    ],
+)
+def test_guardian_in_errors(condition: str, message: str) -> None:
     with pytest.raises(RuleError, match=message):
         parse_rules(HEADER + condition + "\n")

@@ -1,9 +1,10 @@
 """Families end to end (issue 16): real encoder → real server run → coordinator.
 
-Three bodies: 住民記録 (children with their guardians' columns), 保育 (children only) and
-母子保健 (妊娠届: mothers and expected dates, no children's file). The run links the
-children, links the guardians across bodies, and returns household tokens per child token
-and pregnancy tokens with their children — to the coordinator only.
+Four bodies: 住民記録 (children with their guardians' columns), 保育 (children only),
+母子保健 (妊娠届: mothers and expected dates, no children's file) and 福祉 (児童扶養手当
+payees: guardians only). The run links the children, links the guardians across bodies,
+and returns household tokens per child token, pregnancy tokens with their children and
+the guardian-subject bodies of each household — to the coordinator only.
 """
 
 from __future__ import annotations
@@ -69,6 +70,23 @@ guardian = "mother"
 expected_date = "出産予定日"
 """
 CHILD_HEADER = "宛名番号,氏名,氏名_フリガナ,生年月日,性別,住所"
+FUYO = [
+    # 児童扶養手当 payees: 結衣's mother, 蓮's father (no kana in 住民記録), a stranger
+    "F1,田中　愛,タナカ　アイ,1995-06-07,2,架橋市南町9",
+    "F2,鈴木　大輔,,1985-05-05,1,架橋市北町5-6",
+    "F3,伊藤　真由美,イトウ　マユミ,1988-12-12,2,架橋市西町3",
+]
+PAYEE_MAP = """
+subject = "guardian"
+record_id = "宛名番号"
+[guardians.payee]
+role = "other"
+full_name = "氏名"
+full_kana = "氏名_フリガナ"
+date_of_birth = "生年月日"
+sex = "性別"
+address = "住所"
+"""
 
 
 def _cli(args: list[str]) -> None:
@@ -88,9 +106,11 @@ def scenario(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dict
     tmp = tmp_path_factory.mktemp("family")
     secret = tmp / "secret.key"
     write_secret(secret, new_secret())
-    project = live.new_project(bodies=("jumin", "hoiku", "boshi"))
+    project = live.new_project(bodies=("jumin", "hoiku", "boshi", "fukushi"))
     pid, creds = project["project_id"], project["credentials"]
     files = {
+        "fuyo.csv": "\n".join([CHILD_HEADER, *FUYO]),
+        "payee.toml": PAYEE_MAP,
         "jumin.csv": "\n".join([f"{CHILD_HEADER},{GUARDIAN_COLUMNS}", *JUMIN]),
         "hoiku.csv": "\n".join([CHILD_HEADER, *HOIKU]),
         "ninpu.csv": "\n".join(["妊娠届番号,氏名,氏名_フリガナ,生年月日,住所,出産予定日", *NINPU]),
@@ -103,10 +123,12 @@ def scenario(live: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> dict
     _cli(["encode", str(tmp / "jumin.csv"), "--secret", s, "--family", str(tmp / "family.toml")])
     _cli(["encode", str(tmp / "hoiku.csv"), "--secret", s])
     _cli(["encode", str(tmp / "ninpu.csv"), "--secret", s, "--family", str(tmp / "preg.toml")])
+    _cli(["encode", str(tmp / "fuyo.csv"), "--secret", s, "--family", str(tmp / "payee.toml")])
     for body, file in (
         ("jumin", "jumin.kkh"),
         ("hoiku", "hoiku.kkh"),
         ("boshi", "ninpu.family.json"),
+        ("fukushi", "fuyo.family.json"),
     ):
         cred = tmp / f"{body}.credential"
         cred.write_text(creds["bodies"][body])
@@ -161,15 +183,25 @@ def test_households_and_pregnancies_reach_the_coordinator(
     assert by_record["P2"]["children"] == []  # not born yet: open, with its own token
     assert len({p["token"] for p in family["pregnancies"]}) == 3
     text = json.dumps(family, ensure_ascii=False)
-    for plain in ("佐藤", "美咲", "サトウ", "1992", "2024"):
+    for plain in ("佐藤", "美咲", "サトウ", "1992", "2024", "田中", "大輔", "1985"):
         assert plain not in text  # tokens only
     fam = seen["stats"]["family"]
     assert fam["pregnancy_links"] == 3 and fam["pregnancies_open"] == 1
     assert fam["stale_child_refs"] == 0
-    assert fam["guardian_groups"] == 5  # 美咲 (住民記録 + 母子保健), 健, 愛, 大輔, さくら
+    # 美咲 (住民記録 + 母子保健), 健, 愛 (住民記録 + 福祉), 大輔 (same), さくら, 真由美
+    assert fam["guardian_groups"] == 6
+    # Guardian-subject bodies per household: 美咲's 妊娠届, 愛's and 大輔's 手当.
+    guardian_bodies = {(h, b) for h, b in family["guardian_bodies"]}
+    assert guardian_bodies == {
+        (household[token_of["C1"]], "boshi"),
+        (household[token_of["C4"]], "fukushi"),
+        (household[token_of["C5"]], "fukushi"),
+    }
+    assert fam["households_with_guardian_body"] == 3
     # A second run keeps household and pregnancy tokens (children's tokens are kept too).
     again, _ = _run_and_read(live, scenario)
     assert dict(again["households"]) == household
+    assert again["guardian_bodies"] == family["guardian_bodies"]  # a re-run starts clean
     assert {p["token"] for p in again["pregnancies"]} == {p["token"] for p in family["pregnancies"]}
 
 
@@ -185,7 +217,8 @@ def test_household_rule_on_the_servers_households(
     pid, coord = scenario["pid"], scenario["creds"]["coordinator"]
     _, seen = first_run
     with ApiClient(live.url, coord) as client:
-        households = dict(client.family_results(pid)["households"])
+        family = client.family_results(pid)
+        households = dict(family["households"])
         rows = client.get_json(f"/projects/{pid}/results/tokens?format=json")["rows"]
     catalogue = Catalogue.from_dict(
         {"version": 1, "signals": [{"code": "x", "label": "x", "body": "jumin",
@@ -201,11 +234,31 @@ def test_household_rule_on_the_servers_households(
     # 湊 (in 保育) lists his twin siblings; 湊 himself has no sibling in 保育.
     assert {r.token for r in made.rows} == {token_of["C1"], token_of["C2"]}
     assert {r.household for r in made.rows} == {households[token_of["C3"]]}
+    # A 児童扶養手当 payee among the household's guardians (福祉 holds no child's record).
+    guardian_bodies: dict[str, list[str]] = {}
+    for household, body in family["guardian_bodies"]:
+        guardian_bodies.setdefault(household, []).append(body)
+    payee = parse_rules(
+        '[rules]\ntitle = "t"\n\n[[rule]]\nname = "手当の世帯で保育なし"\ndescription = "d"\n'
+        'purpose = "p"\nall = [ { guardian_in = "fukushi" }, { absent_from = "hoiku" } ]\n'
+    )
+    made = build_support_list(
+        table, payee, date(2026, 4, 1), households=households, guardian_bodies=guardian_bodies
+    )
+    assert {r.token for r in made.rows} == set()  # 結衣 and 蓮 both go to 保育
+    any_payee = parse_rules(
+        '[rules]\ntitle = "t"\n\n[[rule]]\nname = "手当の世帯"\ndescription = "d"\n'
+        'purpose = "p"\nguardian_in = "fukushi"\n'
+    )
+    made = build_support_list(
+        table, any_payee, date(2026, 4, 1), households=households, guardian_bodies=guardian_bodies
+    )
+    assert {r.token for r in made.rows} == {token_of["C4"], token_of["C5"]}
 
 
 def test_bodies_cannot_read_family_results(live: LiveServer, scenario: dict) -> None:
     pid = scenario["pid"]
-    for body in ("jumin", "hoiku", "boshi"):
+    for body in ("jumin", "hoiku", "boshi", "fukushi"):
         with (
             ApiClient(live.url, scenario["creds"]["bodies"][body]) as client,
             pytest.raises(ApiError) as caught,
@@ -230,7 +283,7 @@ def test_bad_family_upload_stores_nothing(live: LiveServer, scenario: dict) -> N
     with live.client(scenario["creds"]["coordinator"]) as c:
         audit = c.get(f"/api/v1/projects/{pid}/audit").json()
     stored = [e for e in audit["entries"] if e["action"] == "family.stored"]
-    assert len(stored) == 2  # jumin's and boshi's only
+    assert len(stored) == 3  # jumin's, boshi's and fukushi's only
 
 
 def test_close_deletes_family_files(live: LiveServer, scenario: dict) -> None:
@@ -255,13 +308,13 @@ def test_close_deletes_family_files(live: LiveServer, scenario: dict) -> None:
 
     try:
         uploads, rows = stored()
-        assert uploads == 2 and rows > 0
+        assert uploads == 3 and rows > 0
         with live.client(coord) as c:
             assert c.post(f"/api/v1/projects/{pid}/close").status_code == 200
             audit = c.get(f"/api/v1/projects/{pid}/audit").json()["entries"]
         assert stored() == (0, 0)
         closed = [e for e in audit if e["action"] == "encodings.deleted.close"]
-        assert closed[-1]["detail"]["family_uploads"] == 2
+        assert closed[-1]["detail"]["family_uploads"] == 3
     finally:
         engine.dispose()
 

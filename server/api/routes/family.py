@@ -205,11 +205,14 @@ def family_results(pid: str, principal: Coordinator, session: SessionDep) -> dic
     share a guardian share a household token). ``pregnancies``: one entry per pregnancy
     token with the body and ref of the pregnancy record (to ask the body about it) and
     the child tokens born of it (empty while open); ``review`` when another pregnancy of
-    the same mother could take the child.
+    the same mother could take the child. ``guardian_bodies``: ``[household token, body]``
+    for each body whose records are about guardians (福祉's payees, 母子保健's mothers)
+    and that holds a record of some guardian of the household.
     """
     project_for(session, principal, pid)
     run = latest_done_run(session, pid)
     households: list[list[str]] = []
+    guardian_bodies: list[list[str]] = []
     pregnancies: dict[str, dict[str, Any]] = {}
     children: defaultdict[str, list[str]] = defaultdict(list)
     for kind, token, linked, body, ref, review in session.execute(
@@ -223,6 +226,9 @@ def family_results(pid: str, principal: Coordinator, session: SessionDep) -> dic
         if kind == "household":
             households.append([token, linked])
             continue
+        if kind == "guardian_in":
+            guardian_bodies.append([token, body])
+            continue
         entry = pregnancies.setdefault(
             token, {"token": token, "body": body, "ref": ref, "children": [], "review": False}
         )
@@ -235,4 +241,5 @@ def family_results(pid: str, principal: Coordinator, session: SessionDep) -> dic
         "run_id": run.id,
         "households": households,
         "pregnancies": sorted(pregnancies.values(), key=lambda e: e["token"]),
+        "guardian_bodies": sorted(guardian_bodies),
     }
