@@ -12,23 +12,16 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from server.api import API_PREFIX
 from server.api.deps import Body, FactoryDep, Principal, SettingsDep, audit_note, project_for
+from server.api.receive import Staged, receive_encodings
 from server.core import audit
 from server.core.config import Settings
 from server.core.problems import Problem
-from server.core.security import new_id
 from server.db.models import Upload
 from server.record_edits import held_refs, ref_view, refs_from_hex, remove_refs
-from server.storage import (
-    Ingested,
-    check_fingerprint_against,
-    duplicate_refs,
-    ingest,
-    receive_to_file,
-)
+from server.storage import check_fingerprint_against, duplicate_refs
 
 router = APIRouter(prefix=API_PREFIX, tags=["uploads"])
 _log = logging.getLogger("kakehashi.server.uploads")
@@ -63,68 +56,26 @@ async def upload_encodings(
     # the write lock (BEGIN IMMEDIATE) and may wait for it, and a request that holds it
     # releases it only after its response is sent, which needs the event loop.
     info = await run_in_threadpool(_project_info, factory, principal, pid, mode)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
-        raise Problem(
-            413,
-            "Upload too large",
-            f"the upload exceeds the limit of {settings.max_upload_bytes} bytes",
-            "upload-too-large",
-        )
-    tmp_dir = settings.uploads_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    upload_id = new_id()
-    raw = tmp_dir / f"{upload_id}.raw"
-    records = tmp_dir / f"{upload_id}.rec"
-    final = settings.uploads_dir / f"{upload_id}.rec"
-    stored = False
-    try:
-        try:
-            sha, size = await receive_to_file(
-                request.stream(), raw, limit=settings.max_upload_bytes
-            )
-        except ClientDisconnect as exc:
-            raise Problem(400, "Upload interrupted", "the client disconnected") from exc
-        expected = request.headers.get("x-content-sha256")
-        if expected and expected.strip().lower() != sha:
-            raise Problem(
-                422,
-                "Checksum mismatch",
-                f"X-Content-SHA256 says {expected.strip().lower()} but the body hashes to {sha}",
-                "checksum-mismatch",
-            )
-        audit_note(request, upload_sha256=sha, upload_bytes=size, mode=mode)
-        mine = await run_in_threadpool(_body_uploads, factory, pid, principal.body)
-        same = _unchanged(mine, sha, mode)
-        if same is not None:
-            return _duplicate(same, sha)
-        parsed = await run_in_threadpool(ingest, raw, records, info)
-        raw.unlink(missing_ok=True)
-        result, old_files = await run_in_threadpool(
-            _commit,
-            factory,
-            settings,
-            principal,
-            pid,
-            upload_id,
-            sha,
-            mode,
-            parsed,
-            records,
-            final,
-        )
-        stored = True
-        for path in old_files:
-            path.unlink(missing_ok=True)
+
+    def unchanged(sha: str) -> dict[str, Any] | None:
+        same = _unchanged(_body_uploads(factory, pid, principal.body), sha, mode)
+        return None if same is None else _duplicate(same, sha)
+
+    result, staged = await receive_encodings(
+        request,
+        settings,
+        info=info,
+        final_dir=settings.uploads_dir,
+        note={"mode": mode},
+        commit=lambda staged: _commit(factory, settings, principal, pid, mode, staged),
+        unchanged=unchanged,
+    )
+    if staged is not None:
         _log.info(
-            "upload stored", extra={"upload": upload_id, "project": pid, "records": parsed.count}
+            "upload stored",
+            extra={"upload": staged.upload_id, "project": pid, "records": staged.parsed.count},
         )
-        return result
-    finally:
-        raw.unlink(missing_ok=True)
-        records.unlink(missing_ok=True)
-        if not stored:
-            final.unlink(missing_ok=True)
+    return result
 
 
 def _project_info(
@@ -191,18 +142,15 @@ def _commit(
     settings: Settings,
     principal: Principal,
     pid: str,
-    upload_id: str,
-    sha: str,
     mode: str,
-    parsed: Ingested,
-    records: Path,
-    final: Path,
+    staged: Staged,
 ) -> tuple[dict[str, Any], list[Path]]:
     """Check refs against the body's earlier uploads and store the upload in one transaction.
 
     The records file is renamed into place inside the transaction; the caller removes it
     again if the commit fails, and deletes replaced uploads' files after it succeeds.
     """
+    upload_id, sha, parsed = staged.upload_id, staged.sha256, staged.parsed
     with factory() as session, session.begin():
         project = project_for(session, principal, pid, lock=True)
         if project.status != "open":
@@ -248,7 +196,7 @@ def _commit(
                 count=parsed.count,
                 bit_length=parsed.bit_length,
                 mode=mode,
-                file_name=final.name,
+                file_name=staged.final.name,
                 secret_fingerprint=parsed.secret_fingerprint,
             )
         )
@@ -268,7 +216,7 @@ def _commit(
             },
         )
         session.flush()
-        records.replace(final)
+        staged.records.replace(staged.final)
     return {
         "upload_id": upload_id,
         "count": parsed.count,
