@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 from typing import Any, Literal
@@ -29,7 +28,6 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from linkage.signals import (
     SEAL_FORMAT,
@@ -52,6 +50,7 @@ from server.api.deps import (
     latest_done_run,
     project_for,
 )
+from server.api.receive import receive_request
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
@@ -600,40 +599,11 @@ async def upload_signals(
     """
     with factory() as session:
         project_for(session, principal, pid)
-    limit = min(settings.max_upload_bytes, SIGNALS_MAX_BYTES)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise Problem(
-            413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
-            "upload-too-large",
-        )  # fmt: skip
-    chunks: list[bytes] = []
-    size = 0
-    digest = hashlib.sha256()
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Problem(
-                    413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
-                    "upload-too-large",
-                )  # fmt: skip
-            digest.update(chunk)
-            chunks.append(chunk)
-    except ClientDisconnect as exc:
-        raise Problem(400, "Upload interrupted", "the client disconnected") from exc
-    sha = digest.hexdigest()
-    expected = request.headers.get("x-content-sha256")
-    if expected and expected.strip().lower() != sha:
-        raise Problem(
-            422,
-            "Checksum mismatch",
-            f"X-Content-SHA256 says {expected.strip().lower()} but the body hashes to {sha}",
-            "checksum-mismatch",
-        )
-    audit_note(request, upload_sha256=sha, upload_bytes=size, mode=mode)
-    doc = await run_in_threadpool(_parse_signals_file, b"".join(chunks))
-    del chunks
+    got = await receive_request(request, min(settings.max_upload_bytes, SIGNALS_MAX_BYTES))
+    audit_note(request, upload_sha256=got.sha256, upload_bytes=got.size, mode=mode)
+    doc = await run_in_threadpool(_parse_signals_file, got.data or b"")
+    sha = got.sha256
+    del got
 
     def _commit() -> dict[str, Any]:
         with factory() as session:
