@@ -21,6 +21,7 @@ from server.core.config import Settings
 from server.core.problems import Problem
 from server.db.models import Upload
 from server.record_edits import held_refs, ref_view, refs_from_hex, remove_refs
+from server.signals_store import delete_ref_signals
 from server.storage import check_fingerprint_against, duplicate_refs
 
 router = APIRouter(prefix=API_PREFIX, tags=["uploads"])
@@ -176,13 +177,18 @@ def _commit(
                 "duplicate-refs",
             )
         old_files: list[Path] = []
-        replaced_records = 0
+        replaced_records = signals_deleted = 0
         if mode == "append" and mine:
             # A ref the body already stored is a changed record: the new version replaces
             # the old one (removed from the earlier upload's file), it is not refused.
             replaced_records, old_files = remove_refs(
                 session, settings.uploads_dir, mine, ref_view(parsed.refs)
             )
+            if replaced_records:
+                # The ciphertexts sent for the old versions go with them (minimum data).
+                signals_deleted = delete_ref_signals(
+                    session, pid, principal.body or "", parsed.refs
+                )
         if mode == "replace":
             for u in mine:
                 old_files.append(settings.uploads_dir / u.file_name)
@@ -212,6 +218,7 @@ def _commit(
                 "mode": mode,
                 "replaced": len(old_files) if mode == "replace" else 0,
                 "replaced_records": replaced_records,
+                "signals_deleted": signals_deleted,
                 "secret_fingerprint": parsed.secret_fingerprint,
             },
         )
@@ -246,7 +253,8 @@ def delete_records(
     Every ref must be one of the body's current records; otherwise nothing is deleted and
     the answer is 404 with how many refs were not found (whether another body holds such
     a ref is not said). The next run links without them: their tokens are retired or
-    their groups shrink, and merges/splits are recorded as for any change.
+    their groups shrink, and merges/splits are recorded as for any change. The signal
+    ciphertexts the body sent for these records are deleted in the same transaction.
     """
     with factory() as session:  # membership first: another project's body gets a 404
         project_for(session, principal, pid)
@@ -287,12 +295,18 @@ def delete_records(
                 "refs-not-found",
             )
         removed, old_files = remove_refs(session, settings.uploads_dir, mine, unique)
+        # The ciphertexts sent for these records go with them, in this transaction.
+        signals_deleted = delete_ref_signals(session, pid, principal.body or "", unique)
         audit.append(
             session,
             actor=principal.actor,
             action="records.deleted",
             project_id=pid,
-            detail={"records": removed, "uploads_changed": len(old_files)},
+            detail={
+                "records": removed,
+                "uploads_changed": len(old_files),
+                "signals_deleted": signals_deleted,
+            },
         )
     for path in old_files:
         path.unlink(missing_ok=True)
