@@ -32,7 +32,7 @@ from server.api.deps import (
     project_for,
 )
 from server.api.receive import receive_request
-from server.api.routes.signals import _body_refs
+from server.api.routes.signals import _body_refs, check_member
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
@@ -163,8 +163,7 @@ async def upload_family(
     """Upload the calling body's family file (``*.family.json`` from ``encode --family``):
     guardian encodings, child → guardian relations, birth-date and pregnancy-window tags.
     It replaces the body's earlier family file."""
-    with factory() as session:
-        project_for(session, principal, pid)
+    await run_in_threadpool(check_member, factory, principal, pid)
     got = await receive_request(
         request, min(settings.max_upload_bytes, FAMILY_MAX_BYTES), verify_checksum=False
     )

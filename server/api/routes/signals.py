@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from linkage.signals import (
@@ -419,6 +419,14 @@ def _decode_rows(rows: list[Any], size: int) -> tuple[list[str], list[bytes]]:
     return refs, blobs
 
 
+def check_member(factory: sessionmaker[Session], principal: Principal, pid: str) -> None:
+    """404 unless the caller belongs to project ``pid``. Call it in the thread pool from an
+    async route: on SQLite every session takes the write lock (``BEGIN IMMEDIATE``) and may
+    wait for it, and waiting on the event loop would stall the request holding it."""
+    with factory() as session:
+        project_for(session, principal, pid)
+
+
 def _body_refs(session: Session, settings: Any, pid: str, body: str) -> set[str]:
     """The refs of the body's current encodings (its stored uploads)."""
     refs: set[str] = set()
@@ -597,8 +605,7 @@ async def upload_signals(
     ciphertext of the wrong size, or a ref that is not one of the body's current
     encodings. The server never opens a ciphertext.
     """
-    with factory() as session:
-        project_for(session, principal, pid)
+    await run_in_threadpool(check_member, factory, principal, pid)
     got = await receive_request(request, min(settings.max_upload_bytes, SIGNALS_MAX_BYTES))
     audit_note(request, upload_sha256=got.sha256, upload_bytes=got.size, mode=mode)
     doc = await run_in_threadpool(_parse_signals_file, got.data or b"")
