@@ -122,7 +122,7 @@ class AuditAndLogMiddleware:
                     **note,
                 }
                 await anyio.to_thread.run_sync(
-                    lambda: audit.append_now(
+                    lambda: audit.append_request_entry(
                         self.owner.state.sessionmaker,
                         actor=actor,
                         action=action,
@@ -188,7 +188,7 @@ def _initialise(app: FastAPI, settings: Settings) -> None:
     url = settings.resolved_database_url
     secure_sqlite(url)
     upgrade(url)
-    engine = make_engine(url)
+    engine = make_engine(url, busy_timeout_seconds=settings.sqlite_busy_timeout_seconds)
     factory = make_sessionmaker(engine)
     with factory() as session, session.begin():
         if session.get(AuditHead, 1) is None:

@@ -1,4 +1,5 @@
-"""Deleting stored signal ciphertexts: on project close and after the retention period.
+"""Deleting stored signal ciphertexts: on project close, after the retention period, and
+with the records they belong to (deleted by ref, or replaced by an append).
 
 Signal rows are ciphertexts the server cannot open, but they are kept no longer than the
 encodings they belong to (必要最小限): closing a project deletes them, and the worker's
@@ -9,8 +10,10 @@ that they were deleted and how many.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -41,3 +44,64 @@ def delete_signals_before(session: Session, cutoff: datetime) -> dict[str, int]:
     for _, pid in old:
         by_project[pid] = by_project.get(pid, 0) + 1
     return by_project
+
+
+#: Rows per ``IN (...)`` list: bounded on every backend.
+_BATCH = 5000
+_REF_BYTES = 16
+_VOID = f"V{_REF_BYTES}"
+
+
+def delete_ref_signals(session: Session, pid: str, body: str, refs: np.ndarray) -> int:
+    """Delete ``body``'s ciphertexts of these refs in ``session``; return rows deleted.
+
+    ``refs``: ``(k,)`` 16-byte void refs (``record_edits.ref_view``) or ``(k, 16)`` uint8.
+
+    Called in the transaction that deletes or replaces those records, so a signal never
+    outlives its record's version. An upload header left without a ciphertext is deleted;
+    one that keeps some gets its ``count`` and ``sha256`` set to what remains (the digest
+    of the remaining ``ref + ciphertext`` rows in ref order), so that sending the original
+    file again is checked as a new upload rather than answered as an unchanged duplicate.
+    """
+    if refs.dtype.kind == "V":
+        wanted = np.ascontiguousarray(refs).ravel()
+    else:
+        wanted = np.ascontiguousarray(refs, np.uint8).reshape(-1, _REF_BYTES).view(_VOID).ravel()
+    if not wanted.size:
+        return 0
+    stored = session.execute(
+        select(SignalRow.id, SignalRow.ref, SignalRow.upload_id).where(
+            SignalRow.project_id == pid, SignalRow.body == body
+        )
+    ).all()
+    if not stored:
+        return 0
+    held = np.frombuffer(bytes.fromhex("".join(ref for _, ref, _ in stored)), _VOID)
+    gone = np.isin(held, wanted)
+    hits = [(row[0], row[2]) for row, g in zip(stored, gone, strict=True) if g]
+    if not hits:
+        return 0
+    ids = [row_id for row_id, _ in hits]
+    for start in range(0, len(ids), _BATCH):
+        session.execute(delete(SignalRow).where(SignalRow.id.in_(ids[start : start + _BATCH])))
+    for upload_id in sorted({upload_id for _, upload_id in hits}):
+        digest = hashlib.sha256()
+        left = 0
+        for ref, blob in session.execute(
+            select(SignalRow.ref, SignalRow.ciphertext)
+            .where(SignalRow.upload_id == upload_id)
+            .order_by(SignalRow.ref)
+            .execution_options(yield_per=_BATCH)
+        ):
+            digest.update(bytes.fromhex(ref) + bytes(blob))
+            left += 1
+        upload = session.get(SignalUpload, upload_id)
+        if upload is None:
+            continue
+        if left == 0:
+            session.delete(upload)
+        else:
+            upload.count = left
+            upload.sha256 = digest.hexdigest()
+    session.flush()
+    return len(ids)

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -340,6 +340,31 @@ def match_rows(query: np.ndarray, table: np.ndarray) -> np.ndarray:
     return found
 
 
+def too_large(limit: int) -> Problem:
+    """The 413 for an upload over ``limit`` bytes (declared or received)."""
+    return Problem(
+        413,
+        "Upload too large",
+        f"the upload exceeds the limit of {limit} bytes",
+        "upload-too-large",
+    )
+
+
+async def _receive(
+    chunks: AsyncIterator[bytes], limit: int, write: Callable[[bytes], object]
+) -> tuple[str, int]:
+    """Pass each chunk to ``write``; ``(sha256 hex, size)``; 413 once past ``limit``."""
+    digest = hashlib.sha256()
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        digest.update(chunk)
+        write(chunk)
+    return digest.hexdigest(), size
+
+
 async def receive_to_file(
     chunks: AsyncIterator[bytes], path: Path, *, limit: int
 ) -> tuple[str, int]:
@@ -348,21 +373,23 @@ async def receive_to_file(
     Raises:
         Problem: 413 as soon as more than ``limit`` bytes arrive.
     """
-    digest = hashlib.sha256()
-    size = 0
     with open_private(path) as handle:
-        async for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                raise Problem(
-                    413,
-                    "Upload too large",
-                    f"the upload exceeds the limit of {limit} bytes",
-                    "upload-too-large",
-                )
-            digest.update(chunk)
-            handle.write(chunk)
-    return digest.hexdigest(), size
+        return await _receive(chunks, limit, handle.write)
+
+
+async def receive_to_memory(chunks: AsyncIterator[bytes], *, limit: int) -> tuple[str, int, bytes]:
+    """Read an async byte-chunk iterator into memory: ``(sha256 hex, size, bytes)``.
+
+    For files that are parsed whole (signals, family files), with a cap of their own.
+
+    Raises:
+        Problem: 413 as soon as more than ``limit`` bytes arrive.
+    """
+    parts: list[bytes] = []
+    sha, size = await _receive(chunks, limit, parts.append)
+    data = b"".join(parts)
+    del parts
+    return sha, size, data
 
 
 # -- run snapshots -------------------------------------------------------------------------

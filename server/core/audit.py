@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.core.problems import is_database_locked
 from server.db.models import AuditEntry, AuditHead
+
+_log = logging.getLogger("kakehashi.server.audit")
 
 GENESIS = "0" * 64
 _append_lock = threading.Lock()
@@ -82,6 +88,36 @@ def append_now(factory: sessionmaker[Session], **kwargs: Any) -> None:
     """Append one entry in its own transaction (serialised within this process)."""
     with _append_lock, factory() as session, session.begin():
         append(session, **kwargs)
+
+
+#: Pauses before the request audit entry is tried again when SQLite is busy (seconds).
+BUSY_RETRY_PAUSES = (0.1, 0.5, 2.0)
+
+
+def append_request_entry(factory: sessionmaker[Session], **kwargs: Any) -> bool:
+    """Append a request's audit entry after its response; False if it could not be written.
+
+    The response has been sent already, so an error here cannot reach the client: raised
+    into the server it would only reset the connection. SQLite's "database is locked" (the
+    busy timeout passed) is tried again after each of ``BUSY_RETRY_PAUSES``; if the
+    database is still busy the entry is not written and an error names its action and
+    project (never its detail). Any other error is raised as before.
+    """
+    for pause in (*BUSY_RETRY_PAUSES, None):
+        try:
+            append_now(factory, **kwargs)
+            return True
+        except OperationalError as exc:
+            if not is_database_locked(exc):
+                raise
+            if pause is None:
+                _log.error(
+                    "audit entry not written: database busy",
+                    extra={"action": kwargs.get("action"), "project": kwargs.get("project_id")},
+                )
+                return False
+            time.sleep(pause)
+    return False
 
 
 @dataclass(frozen=True)

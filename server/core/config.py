@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         default=None,
         description="Default lifetime of newly issued project credentials (unset: no expiry).",
     )
+    sqlite_busy_timeout_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="SQLite only: how long a request waits for another writer's lock before "
+        "it is answered 503 with Retry-After (the database is busy).",
+    )
     worker_poll_seconds: float = Field(
         default=1.0, description="How often the background worker looks for queued runs."
     )

@@ -7,10 +7,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+#: Seconds a client is asked to wait after a 503 "database busy" before it tries again.
+BUSY_RETRY_AFTER_SECONDS = 2
 _log = logging.getLogger("kakehashi.server")
 
 
@@ -52,6 +54,11 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def is_database_locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" (SQLITE_BUSY past the timeout)."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Render every error, including unexpected ones, as problem+json without a trace."""
 
@@ -83,6 +90,23 @@ def install_problem_handlers(app: FastAPI) -> None:
             "a value in the request cannot be stored (too long, or a NUL character)",
             "invalid-value",
         )
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_: Request, exc: OperationalError) -> JSONResponse:
+        # SQLite: another writer held the lock past the busy timeout. The transaction was
+        # rolled back and nothing was stored; the request can be sent again as it is.
+        if is_database_locked(exc):
+            _log.warning("database busy", extra={"error_type": "OperationalError"})
+            return problem_response(
+                503,
+                "Database busy",
+                "the database is busy with other writes; nothing was stored, try again in "
+                f"{BUSY_RETRY_AFTER_SECONDS} seconds",
+                "database-busy",
+                {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+            )
+        _log.error("unhandled error", extra={"error_type": type(exc).__name__})
+        return problem_response(500, "Internal Server Error", "an unexpected error occurred")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -10,11 +10,20 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for ``url``; SQLite connections are set to WAL mode."""
+def make_engine(url: str, *, busy_timeout_seconds: float = 30.0) -> Engine:
+    """Create an engine for ``url``; SQLite connections are set to WAL mode.
+
+    SQLite: a connection waits up to ``busy_timeout_seconds`` for another connection's
+    write lock (sqlite3's ``timeout`` and ``PRAGMA busy_timeout``, the same value) before
+    ``OperationalError: database is locked``, which the API answers with 503 and
+    ``Retry-After`` (``server.core.problems``).
+    """
     if url.startswith("sqlite"):
+        wait_ms = int(busy_timeout_seconds * 1000)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_seconds},
+            pool_pre_ping=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -22,7 +31,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={wait_ms}")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
             # Let SQLAlchemy's "begin" hook below issue BEGIN IMMEDIATE instead of pysqlite.

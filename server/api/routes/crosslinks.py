@@ -30,7 +30,6 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from server.api import API_PREFIX
 from server.api.deps import (
@@ -42,6 +41,7 @@ from server.api.deps import (
     is_id,
     require_roles,
 )
+from server.api.receive import Staged, receive_encodings
 from server.api.routes.projects import Name
 from server.core import audit
 from server.core.config import Settings
@@ -61,7 +61,7 @@ from server.db.models import (
     Upload,
     utcnow,
 )
-from server.storage import Ingested, check_fingerprint_against, ingest, receive_to_file
+from server.storage import check_fingerprint_against
 
 router = APIRouter(prefix=API_PREFIX, tags=["crosslinks"])
 _log = logging.getLogger("kakehashi.server.crosslinks")
@@ -416,53 +416,17 @@ async def upload_cross_encodings(
     fingerprint differs from the cross-link's other uploads, or equals one a member
     project uses for its own uploads (the joint secret must be a secret of its own)."""
     info = await run_in_threadpool(_upload_info, factory, principal, xid)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
-        raise Problem(
-            413,
-            "Upload too large",
-            f"the upload exceeds the limit of {settings.max_upload_bytes} bytes",
-            "upload-too-large",
-        )
-    tmp_dir = settings.uploads_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    upload_id = new_id()
-    raw = tmp_dir / f"{upload_id}.raw"
-    records = tmp_dir / f"{upload_id}.rec"
-    final = private_dir(cross_dir(settings)) / f"{upload_id}.rec"
-    stored = False
-    try:
-        try:
-            sha, size = await receive_to_file(
-                request.stream(), raw, limit=settings.max_upload_bytes
-            )
-        except ClientDisconnect as exc:
-            raise Problem(400, "Upload interrupted", "the client disconnected") from exc
-        expected = request.headers.get("x-content-sha256")
-        if expected and expected.strip().lower() != sha:
-            raise Problem(
-                422,
-                "Checksum mismatch",
-                f"X-Content-SHA256 says {expected.strip().lower()} but the body hashes to {sha}",
-                "checksum-mismatch",
-            )
-        audit_note(request, upload_sha256=sha, upload_bytes=size, crosslink=xid)
-        parsed = await run_in_threadpool(ingest, raw, records, info)
-        raw.unlink(missing_ok=True)
-        result, old = await run_in_threadpool(
-            _commit_upload, factory, settings, principal, xid, upload_id, sha, parsed, records,
-            final,
-        )  # fmt: skip
-        stored = True
-        for path in old:
-            path.unlink(missing_ok=True)
-        _log.info("cross upload stored", extra={"upload": upload_id, "crosslink": xid})
-        return result
-    finally:
-        raw.unlink(missing_ok=True)
-        records.unlink(missing_ok=True)
-        if not stored:
-            final.unlink(missing_ok=True)
+    result, staged = await receive_encodings(
+        request,
+        settings,
+        info=info,
+        final_dir=private_dir(cross_dir(settings)),
+        note={"crosslink": xid},
+        commit=lambda staged: _commit_upload(factory, settings, principal, xid, staged),
+    )
+    if staged is not None:  # always: a cross upload has no "unchanged" check
+        _log.info("cross upload stored", extra={"upload": staged.upload_id, "crosslink": xid})
+    return result
 
 
 def _commit_upload(
@@ -470,12 +434,9 @@ def _commit_upload(
     settings: Settings,
     principal: Principal,
     xid: str,
-    upload_id: str,
-    sha: str,
-    parsed: Ingested,
-    records: Path,
-    final: Path,
+    staged: Staged,
 ) -> tuple[dict[str, Any], list[Path]]:
+    upload_id, sha, parsed = staged.upload_id, staged.sha256, staged.parsed
     with factory() as session, session.begin():
         link, members = crosslink_for(session, principal, xid, lock=True)
         _require_open(link)
@@ -514,7 +475,7 @@ def _commit_upload(
                 sha256=sha,
                 count=parsed.count,
                 bit_length=parsed.bit_length,
-                file_name=final.name,
+                file_name=staged.final.name,
                 secret_fingerprint=parsed.secret_fingerprint,
             )
         )
@@ -533,7 +494,7 @@ def _commit_upload(
             },
         )
         session.flush()
-        records.replace(final)
+        staged.records.replace(staged.final)
     return {"upload_id": upload_id, "count": parsed.count, "sha256": sha}, old
 
 

@@ -9,7 +9,6 @@ in one transaction or nothing is. Bodies cannot read any family result.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import defaultdict
@@ -18,7 +17,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from linkage.family_format import FamilyDocument, FamilyFormatError, parse_family_document
 from server.api import API_PREFIX
@@ -33,7 +31,8 @@ from server.api.deps import (
     latest_done_run,
     project_for,
 )
-from server.api.routes.signals import _body_refs
+from server.api.receive import receive_request
+from server.api.routes.signals import _body_refs, check_member
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
@@ -164,34 +163,14 @@ async def upload_family(
     """Upload the calling body's family file (``*.family.json`` from ``encode --family``):
     guardian encodings, child → guardian relations, birth-date and pregnancy-window tags.
     It replaces the body's earlier family file."""
-    with factory() as session:
-        project_for(session, principal, pid)
-    limit = min(settings.max_upload_bytes, FAMILY_MAX_BYTES)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise Problem(
-            413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
-            "upload-too-large",
-        )  # fmt: skip
-    chunks: list[bytes] = []
-    size = 0
-    digest = hashlib.sha256()
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Problem(
-                    413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
-                    "upload-too-large",
-                )  # fmt: skip
-            digest.update(chunk)
-            chunks.append(chunk)
-    except ClientDisconnect as exc:
-        raise Problem(400, "Upload interrupted", "the client disconnected") from exc
-    sha = digest.hexdigest()
-    audit_note(request, upload_sha256=sha, upload_bytes=size)
-    doc = await run_in_threadpool(_parse, b"".join(chunks))
-    del chunks
+    await run_in_threadpool(check_member, factory, principal, pid)
+    got = await receive_request(
+        request, min(settings.max_upload_bytes, FAMILY_MAX_BYTES), verify_checksum=False
+    )
+    audit_note(request, upload_sha256=got.sha256, upload_bytes=got.size)
+    doc = await run_in_threadpool(_parse, got.data or b"")
+    sha = got.sha256
+    del got
     result = await run_in_threadpool(_store, factory, settings, principal, pid, doc, sha)
     _log.info("family stored", extra={"upload": result["upload_id"], "project": pid})
     return result

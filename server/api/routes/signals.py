@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from linkage.signals import (
     SEAL_FORMAT,
@@ -52,6 +50,7 @@ from server.api.deps import (
     latest_done_run,
     project_for,
 )
+from server.api.receive import receive_request
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id
@@ -420,6 +419,14 @@ def _decode_rows(rows: list[Any], size: int) -> tuple[list[str], list[bytes]]:
     return refs, blobs
 
 
+def check_member(factory: sessionmaker[Session], principal: Principal, pid: str) -> None:
+    """404 unless the caller belongs to project ``pid``. Call it in the thread pool from an
+    async route: on SQLite every session takes the write lock (``BEGIN IMMEDIATE``) and may
+    wait for it, and waiting on the event loop would stall the request holding it."""
+    with factory() as session:
+        project_for(session, principal, pid)
+
+
 def _body_refs(session: Session, settings: Any, pid: str, body: str) -> set[str]:
     """The refs of the body's current encodings (its stored uploads)."""
     refs: set[str] = set()
@@ -598,42 +605,12 @@ async def upload_signals(
     ciphertext of the wrong size, or a ref that is not one of the body's current
     encodings. The server never opens a ciphertext.
     """
-    with factory() as session:
-        project_for(session, principal, pid)
-    limit = min(settings.max_upload_bytes, SIGNALS_MAX_BYTES)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise Problem(
-            413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
-            "upload-too-large",
-        )  # fmt: skip
-    chunks: list[bytes] = []
-    size = 0
-    digest = hashlib.sha256()
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Problem(
-                    413, "Upload too large", f"the upload exceeds the limit of {limit} bytes",
-                    "upload-too-large",
-                )  # fmt: skip
-            digest.update(chunk)
-            chunks.append(chunk)
-    except ClientDisconnect as exc:
-        raise Problem(400, "Upload interrupted", "the client disconnected") from exc
-    sha = digest.hexdigest()
-    expected = request.headers.get("x-content-sha256")
-    if expected and expected.strip().lower() != sha:
-        raise Problem(
-            422,
-            "Checksum mismatch",
-            f"X-Content-SHA256 says {expected.strip().lower()} but the body hashes to {sha}",
-            "checksum-mismatch",
-        )
-    audit_note(request, upload_sha256=sha, upload_bytes=size, mode=mode)
-    doc = await run_in_threadpool(_parse_signals_file, b"".join(chunks))
-    del chunks
+    await run_in_threadpool(check_member, factory, principal, pid)
+    got = await receive_request(request, min(settings.max_upload_bytes, SIGNALS_MAX_BYTES))
+    audit_note(request, upload_sha256=got.sha256, upload_bytes=got.size, mode=mode)
+    doc = await run_in_threadpool(_parse_signals_file, got.data or b"")
+    sha = got.sha256
+    del got
 
     def _commit() -> dict[str, Any]:
         with factory() as session:

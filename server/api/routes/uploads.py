@@ -12,23 +12,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
 from server.api import API_PREFIX
 from server.api.deps import Body, FactoryDep, Principal, SettingsDep, audit_note, project_for
+from server.api.receive import Staged, receive_encodings
 from server.core import audit
 from server.core.config import Settings
 from server.core.problems import Problem
-from server.core.security import new_id
 from server.db.models import Upload
 from server.record_edits import held_refs, ref_view, refs_from_hex, remove_refs
-from server.storage import (
-    Ingested,
-    check_fingerprint_against,
-    duplicate_refs,
-    ingest,
-    receive_to_file,
-)
+from server.signals_store import delete_ref_signals
+from server.storage import check_fingerprint_against, duplicate_refs
 
 router = APIRouter(prefix=API_PREFIX, tags=["uploads"])
 _log = logging.getLogger("kakehashi.server.uploads")
@@ -63,68 +57,26 @@ async def upload_encodings(
     # the write lock (BEGIN IMMEDIATE) and may wait for it, and a request that holds it
     # releases it only after its response is sent, which needs the event loop.
     info = await run_in_threadpool(_project_info, factory, principal, pid, mode)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes:
-        raise Problem(
-            413,
-            "Upload too large",
-            f"the upload exceeds the limit of {settings.max_upload_bytes} bytes",
-            "upload-too-large",
-        )
-    tmp_dir = settings.uploads_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    upload_id = new_id()
-    raw = tmp_dir / f"{upload_id}.raw"
-    records = tmp_dir / f"{upload_id}.rec"
-    final = settings.uploads_dir / f"{upload_id}.rec"
-    stored = False
-    try:
-        try:
-            sha, size = await receive_to_file(
-                request.stream(), raw, limit=settings.max_upload_bytes
-            )
-        except ClientDisconnect as exc:
-            raise Problem(400, "Upload interrupted", "the client disconnected") from exc
-        expected = request.headers.get("x-content-sha256")
-        if expected and expected.strip().lower() != sha:
-            raise Problem(
-                422,
-                "Checksum mismatch",
-                f"X-Content-SHA256 says {expected.strip().lower()} but the body hashes to {sha}",
-                "checksum-mismatch",
-            )
-        audit_note(request, upload_sha256=sha, upload_bytes=size, mode=mode)
-        mine = await run_in_threadpool(_body_uploads, factory, pid, principal.body)
-        same = _unchanged(mine, sha, mode)
-        if same is not None:
-            return _duplicate(same, sha)
-        parsed = await run_in_threadpool(ingest, raw, records, info)
-        raw.unlink(missing_ok=True)
-        result, old_files = await run_in_threadpool(
-            _commit,
-            factory,
-            settings,
-            principal,
-            pid,
-            upload_id,
-            sha,
-            mode,
-            parsed,
-            records,
-            final,
-        )
-        stored = True
-        for path in old_files:
-            path.unlink(missing_ok=True)
+
+    def unchanged(sha: str) -> dict[str, Any] | None:
+        same = _unchanged(_body_uploads(factory, pid, principal.body), sha, mode)
+        return None if same is None else _duplicate(same, sha)
+
+    result, staged = await receive_encodings(
+        request,
+        settings,
+        info=info,
+        final_dir=settings.uploads_dir,
+        note={"mode": mode},
+        commit=lambda staged: _commit(factory, settings, principal, pid, mode, staged),
+        unchanged=unchanged,
+    )
+    if staged is not None:
         _log.info(
-            "upload stored", extra={"upload": upload_id, "project": pid, "records": parsed.count}
+            "upload stored",
+            extra={"upload": staged.upload_id, "project": pid, "records": staged.parsed.count},
         )
-        return result
-    finally:
-        raw.unlink(missing_ok=True)
-        records.unlink(missing_ok=True)
-        if not stored:
-            final.unlink(missing_ok=True)
+    return result
 
 
 def _project_info(
@@ -191,18 +143,15 @@ def _commit(
     settings: Settings,
     principal: Principal,
     pid: str,
-    upload_id: str,
-    sha: str,
     mode: str,
-    parsed: Ingested,
-    records: Path,
-    final: Path,
+    staged: Staged,
 ) -> tuple[dict[str, Any], list[Path]]:
     """Check refs against the body's earlier uploads and store the upload in one transaction.
 
     The records file is renamed into place inside the transaction; the caller removes it
     again if the commit fails, and deletes replaced uploads' files after it succeeds.
     """
+    upload_id, sha, parsed = staged.upload_id, staged.sha256, staged.parsed
     with factory() as session, session.begin():
         project = project_for(session, principal, pid, lock=True)
         if project.status != "open":
@@ -228,13 +177,18 @@ def _commit(
                 "duplicate-refs",
             )
         old_files: list[Path] = []
-        replaced_records = 0
+        replaced_records = signals_deleted = 0
         if mode == "append" and mine:
             # A ref the body already stored is a changed record: the new version replaces
             # the old one (removed from the earlier upload's file), it is not refused.
             replaced_records, old_files = remove_refs(
                 session, settings.uploads_dir, mine, ref_view(parsed.refs)
             )
+            if replaced_records:
+                # The ciphertexts sent for the old versions go with them (minimum data).
+                signals_deleted = delete_ref_signals(
+                    session, pid, principal.body or "", parsed.refs
+                )
         if mode == "replace":
             for u in mine:
                 old_files.append(settings.uploads_dir / u.file_name)
@@ -248,7 +202,7 @@ def _commit(
                 count=parsed.count,
                 bit_length=parsed.bit_length,
                 mode=mode,
-                file_name=final.name,
+                file_name=staged.final.name,
                 secret_fingerprint=parsed.secret_fingerprint,
             )
         )
@@ -264,11 +218,12 @@ def _commit(
                 "mode": mode,
                 "replaced": len(old_files) if mode == "replace" else 0,
                 "replaced_records": replaced_records,
+                "signals_deleted": signals_deleted,
                 "secret_fingerprint": parsed.secret_fingerprint,
             },
         )
         session.flush()
-        records.replace(final)
+        staged.records.replace(staged.final)
     return {
         "upload_id": upload_id,
         "count": parsed.count,
@@ -298,7 +253,8 @@ def delete_records(
     Every ref must be one of the body's current records; otherwise nothing is deleted and
     the answer is 404 with how many refs were not found (whether another body holds such
     a ref is not said). The next run links without them: their tokens are retired or
-    their groups shrink, and merges/splits are recorded as for any change.
+    their groups shrink, and merges/splits are recorded as for any change. The signal
+    ciphertexts the body sent for these records are deleted in the same transaction.
     """
     with factory() as session:  # membership first: another project's body gets a 404
         project_for(session, principal, pid)
@@ -339,12 +295,18 @@ def delete_records(
                 "refs-not-found",
             )
         removed, old_files = remove_refs(session, settings.uploads_dir, mine, unique)
+        # The ciphertexts sent for these records go with them, in this transaction.
+        signals_deleted = delete_ref_signals(session, pid, principal.body or "", unique)
         audit.append(
             session,
             actor=principal.actor,
             action="records.deleted",
             project_id=pid,
-            detail={"records": removed, "uploads_changed": len(old_files)},
+            detail={
+                "records": removed,
+                "uploads_changed": len(old_files),
+                "signals_deleted": signals_deleted,
+            },
         )
     for path in old_files:
         path.unlink(missing_ok=True)
