@@ -27,8 +27,13 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
+# The suite runs on PYTEST_WORKERS processes (pytest-xdist); most of its time is spent
+# waiting on servers, subprocesses and chromium, so 4 workers beat 2 on a 2-core box.
+# --dist loadfile keeps each file on one worker: module- and session-scoped fixtures (live
+# servers, the dashboard's demo project, screenshots) are built once per file.
+PYTEST_WORKERS ?= 4
 test: venv lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: venv
 	$(VENV)/bin/kakehashi bench all
