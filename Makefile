@@ -29,8 +29,9 @@ lint: venv
 
 # The suite runs on PYTEST_WORKERS processes (pytest-xdist); most of its time is spent
 # waiting on servers, subprocesses and chromium, so 4 workers beat 2 on a 2-core box.
-# --dist loadfile keeps each file on one worker: module- and session-scoped fixtures (live
-# servers, the dashboard's demo project, screenshots) are built once per file.
+# --dist loadfile (see tests/conftest.py): each file runs whole on one worker (its
+# module-scoped servers and databases built once), tests/dashboard/ all on one (its demo
+# project built once).
 PYTEST_WORKERS ?= 4
 test: venv lint
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
