@@ -46,11 +46,13 @@ def evaluate(
     pprl: baselines.ClkMethod | None = None,
     subgroups: dict[str, set[str]] | None = None,
     twin_pairs: Sequence[tuple[str, str]] = (),
+    splink_thresholds: Sequence[float] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run ``methods`` on ``records`` and score each point of its threshold sweep.
 
     ``normalised`` (Splink's input) defaults to :func:`baselines.normalised_records` of
-    ``records``; ``pprl`` to :func:`baselines.pprl_method` of ``records``.
+    ``records``; ``pprl`` to :func:`baselines.pprl_method` of ``records``;
+    ``splink_thresholds`` to :class:`baselines.SplinkMethod`'s sweep.
     """
     kw: dict[str, Any] = {"subgroups": subgroups, "twin_pairs": twin_pairs}
     out: dict[str, dict[str, Any]] = {}
@@ -64,7 +66,13 @@ def evaluate(
         t0 = time.perf_counter()
         norm = normalised or baselines.normalised_records(records, today=today)
         norm_s = time.perf_counter() - t0
-        sp = baselines.SplinkMethod(norm, settings=splink_settings)
+        sp = (
+            baselines.SplinkMethod(norm, settings=splink_settings)
+            if splink_thresholds is None
+            else baselines.SplinkMethod(
+                norm, settings=splink_settings, thresholds=splink_thresholds
+            )
+        )
         curve = threshold_curve(sp.predict, truth, sp.thresholds, **kw)
         out["splink"] = _method_result("splink", curve, {"normalise_s": norm_s, **sp.timings})
     if "kakehashi" in methods:
@@ -131,20 +139,24 @@ def run_scenario(
 
 
 def run_febrl(
-    methods: Sequence[str] = ("splink", "kakehashi"), hardening: dict[str, Any] | None = None
+    methods: Sequence[str] = ("splink", "kakehashi"),
+    hardening: dict[str, Any] | None = None,
+    *,
+    thresholds: Sequence[float] | None = None,
+    splink_thresholds: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """FEBRL4 (5 000 + 5 000 records, 5 000 true pairs) with Splink and Kakehashi's CLKs.
 
     ``hardening``: a hardening block applied to the FEBRL schema (default: none).
+    ``thresholds`` / ``splink_thresholds``: the Dice / match-probability sweeps (default:
+    the full ones; each Kakehashi point is one full 5 000 x 5 000 linkage).
     """
     bodies, truth = baselines.febrl4()
     pprl = None
     if "kakehashi" in methods:
-        pprl = baselines.febrl_pprl_method(
-            bodies,
-            hardening=hardening,
-            thresholds=baselines.PPRL_THRESHOLDS if hardening is None else HARDENED_THRESHOLDS,
-        )
+        if thresholds is None:
+            thresholds = baselines.PPRL_THRESHOLDS if hardening is None else HARDENED_THRESHOLDS
+        pprl = baselines.febrl_pprl_method(bodies, hardening=hardening, thresholds=thresholds)
     methods_out = evaluate(
         bodies,
         truth,
@@ -152,6 +164,7 @@ def run_febrl(
         splink_settings="febrl",
         normalised=bodies,
         pprl=pprl,
+        splink_thresholds=splink_thresholds,
     )
     return {
         "dataset": "febrl4",

@@ -31,44 +31,7 @@ from encoders.secret import new_secret, write_secret
 from kakehashi.cli import main as kakehashi
 from kakehashi.demo import running_server
 from synthetic.family import generate_families
-
-ROLES = '{ "母" = "mother", "父" = "father", "養父" = "father", "継父" = "other" }'
-NINSHIN_MAP = """
-subject = "guardian"
-record_id = "管理番号"
-[guardians.mother]
-full_name = "氏名"
-full_kana = "氏名_フリガナ"
-date_of_birth = "生年月日"
-address = "住所"
-former_surname = "旧氏"
-[pregnancy]
-guardian = "mother"
-expected_date = "出産予定日"
-notified_date = "届出日"
-"""
-PAYEE_MAP = """
-subject = "guardian"
-record_id = "宛名番号"
-[guardians.payee]
-role = "other"
-full_name = "氏名"
-full_kana = "氏名_フリガナ"
-date_of_birth = "生年月日"
-sex = "性別"
-address = "住所"
-former_surname = "旧氏"
-"""
-
-
-def _slot(n: int) -> str:
-    p = f"保護者{n}_"
-    return (
-        f'[guardians.g{n}]\nrecord_id = "{p}宛名番号"\nfull_name = "{p}氏名"\n'
-        f'full_kana = "{p}氏名_フリガナ"\ndate_of_birth = "{p}生年月日"\nsex = "{p}性別"\n'
-        f'address = "{p}住所"\nformer_surname = "{p}旧氏"\nrelationship = "{p}続柄"\n'
-        f"relationship_values = {ROLES}\n"
-    )
+from synthetic.family.maps import write_family_maps
 
 
 def _cli(*args: object) -> None:
@@ -92,18 +55,14 @@ def run(children: int = 2000, *, seed: int = 0, error_level: str = "normal") -> 
         paths = town.write_exports(tmp / "exports")
         secret = tmp / "s.key"
         write_secret(secret, new_secret())
-        (tmp / "family.toml").write_text(_slot(1) + _slot(2), encoding="utf-8")
-        (tmp / "ninshin.toml").write_text(NINSHIN_MAP, encoding="utf-8")
-        (tmp / "payee.toml").write_text(PAYEE_MAP, encoding="utf-8")
+        maps = write_family_maps(tmp / "maps")
         bodies = [b for b in town.town.bodies]
         t0 = time.perf_counter()
         for body in bodies:
-            extra = ["--family", tmp / "family.toml"] if body == "jumin" else []
+            extra = ["--family", maps[body]] if body in maps else []
             _cli("encode", paths[body], "--secret", secret, "--max-reject-rate", 0.05, *extra)
-        _cli("encode", paths["boshi_ninshin"], "--secret", secret,
-             "--family", tmp / "ninshin.toml")  # fmt: skip
-        _cli("encode", paths["fukushi_fuyo"], "--secret", secret,
-             "--family", tmp / "payee.toml")  # fmt: skip
+        for body in ("boshi_ninshin", "fukushi_fuyo"):
+            _cli("encode", paths[body], "--secret", secret, "--family", maps[body])
         timings["encode_s"] = time.perf_counter() - t0
         with running_server(tmp / "server") as url:
             operator = (tmp / "server" / "operator.credential").read_text().strip()

@@ -113,7 +113,17 @@ def _register_optional(
             )
 
 
+_built = False
+
+
 def _build() -> typer.Typer:
+    """Register every command group on ``app``, once per process: ``main`` is called many
+    times in one process by the tests and benchmarks, and registering again would add
+    duplicate commands that typer re-processes on every call (each call slower than the
+    last)."""
+    global _built
+    if _built:
+        return app
     import encoders.cli
     import kakehashi.coordinator
     import kakehashi.credentials
@@ -129,6 +139,7 @@ def _build() -> typer.Typer:
     kakehashi.crosslink_cli.register(app)
     for module, extra, commands, groups in OPTIONAL:
         _register_optional(module, extra, commands, groups)
+    _built = True
     return app
 
 

@@ -15,40 +15,7 @@ from kakehashi.cli import main
 from linkage.container import read_encodings
 from linkage.family_format import parse_family_document
 from synthetic.family import generate_families
-
-ROLES = '{ "母" = "mother", "父" = "father", "養父" = "father", "継父" = "other" }'
-
-
-def _slot(n: int) -> str:
-    p = f"保護者{n}_"
-    return f"""
-[guardians.g{n}]
-record_id = "{p}宛名番号"
-full_name = "{p}氏名"
-full_kana = "{p}氏名_フリガナ"
-date_of_birth = "{p}生年月日"
-sex = "{p}性別"
-address = "{p}住所"
-former_surname = "{p}旧氏"
-relationship = "{p}続柄"
-relationship_values = {ROLES}
-"""
-
-
-NINSHIN = """
-subject = "guardian"
-record_id = "管理番号"
-[guardians.mother]
-full_name = "氏名"
-full_kana = "氏名_フリガナ"
-date_of_birth = "生年月日"
-address = "住所"
-former_surname = "旧氏"
-[pregnancy]
-guardian = "mother"
-expected_date = "出産予定日"
-notified_date = "届出日"
-"""
+from synthetic.family.maps import write_family_maps
 
 
 def _run(args: list[str]) -> None:
@@ -64,12 +31,9 @@ def town(tmp_path_factory: pytest.TempPathFactory) -> dict:
     paths = generate_families(150, seed=5, error_level="normal").write_exports(folder)
     secret = folder / "s.key"
     write_secret(secret, new_secret())
-    (folder / "family.toml").write_text(_slot(1) + _slot(2), encoding="utf-8")
-    (folder / "ninshin.toml").write_text(NINSHIN, encoding="utf-8")
-    _run(["encode", str(paths["jumin"]), "--secret", str(secret),
-          "--family", str(folder / "family.toml")])  # fmt: skip
-    _run(["encode", str(paths["boshi_ninshin"]), "--secret", str(secret),
-          "--family", str(folder / "ninshin.toml")])  # fmt: skip
+    maps = write_family_maps(folder / "maps")
+    for body in ("jumin", "boshi_ninshin"):
+        _run(["encode", str(paths[body]), "--secret", str(secret), "--family", str(maps[body])])
     return {"folder": folder, "paths": paths}
 
 
