@@ -76,7 +76,7 @@ def test_oversize_body_is_413_declared_or_streamed(
     assert _tmp_empty(live)
 
 
-@pytest.mark.parametrize("route", ["project", "crosslink", "signals"])
+@pytest.mark.parametrize("route", ["project", "crosslink", "signals", "family"])
 def test_wrong_checksum_is_422_and_nothing_is_stored(
     live: LiveServer, setup: dict[str, Any], route: str
 ) -> None:

@@ -164,9 +164,7 @@ async def upload_family(
     guardian encodings, child → guardian relations, birth-date and pregnancy-window tags.
     It replaces the body's earlier family file."""
     await run_in_threadpool(check_member, factory, principal, pid)
-    got = await receive_request(
-        request, min(settings.max_upload_bytes, FAMILY_MAX_BYTES), verify_checksum=False
-    )
+    got = await receive_request(request, min(settings.max_upload_bytes, FAMILY_MAX_BYTES))
     audit_note(request, upload_sha256=got.sha256, upload_bytes=got.size)
     doc = await run_in_threadpool(_parse, got.data or b"")
     sha = got.sha256
