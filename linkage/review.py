@@ -51,11 +51,16 @@ TIE_SCALE = 0.005
 CONTESTED_WEIGHT = 0.2
 BEATEN_WEIGHT = 0.9
 BEATEN_BY = 0.03
-WEAK_WEIGHT = 0.35
+CHALLENGED_RISK = 0.35
+CHALLENGE_GAP = 0.02
+PARTNER_WEIGHT = 0.0
+MISSING_PARTNER = 1.0
 LOOSE_RISK = 0.5
 FLAG_AT = 0.25
 MIN_EVIDENCE = 0.01
+MISSING_WEIGHT = 0.9
 RHO_FROM = 0.95
+EVIDENCE = ("challenged", "partner", "loose", "missed", "contested", "missing_body")
 
 
 @dataclass(frozen=True)
@@ -88,17 +93,28 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     inside = gl == gr
     post = model.posterior(scores)
 
-    # Weak member: 1 - P(best in-group score) of each record in a group of two or more.
-    best_in = np.zeros(n, np.float64)
+    size = np.bincount(group_of, minlength=n_groups)
+    multi = size[group_of] > 1
+    evidence = {k: np.zeros(n_groups) for k in EVIDENCE}
+
+    # Challenged member: a record whose best outside candidate scores about as high as
+    # (or higher than) its best link inside its group.
+    best_in = np.full(n, -1.0)
     il, ir, isc = left[inside], right[inside], scores[inside]
     np.maximum.at(best_in, il, isc)
     np.maximum.at(best_in, ir, isc)
-    size = np.bincount(group_of, minlength=n_groups)
-    multi = size[group_of] > 1
-    weak = np.where(multi, WEAK_WEIGHT * (1.0 - model.posterior(best_in)), 0.0)
-    evidence = {k: np.zeros(n_groups) for k in ("weak", "loose", "missed", "contested",
-                                                  "missing_body")}  # fmt: skip
-    np.maximum.at(evidence["weak"], group_of, weak)
+    out_score, out_partner = _best_partner(left[~inside], right[~inside], scores[~inside], n)
+    gap = best_in - out_score
+    lowness = 1.0 - model.posterior(np.maximum(best_in, 0.0))
+    challenged = np.where(
+        multi & (out_partner >= 0),
+        CHALLENGED_RISK * np.where(gap < CHALLENGE_GAP, lowness, 0.0),
+        0.0,
+    )
+    np.maximum.at(evidence["challenged"], group_of, challenged)
+    # The challenger's group is the other half of the same question.
+    hit = challenged > 0
+    np.maximum.at(evidence["partner"], group_of[out_partner[hit]], PARTNER_WEIGHT * challenged[hit])
 
     # Loose group: fewer internal candidate pairs than member pairs (a chain).
     internal = np.bincount(gl[inside], minlength=n_groups)
@@ -144,15 +160,26 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     n_bodies = int(body.max()) + 1 if n else 0
     if n_bodies > 1:
         has = ((bmask[group_of][:, None] >> np.arange(n_bodies)) & 1).astype(bool)  # (n, nb)
+        # Each record's best candidate in each body (-1: none at or above the floor).
+        key = np.concatenate([left * n_bodies + body[right], right * n_bodies + body[left]])
+        cand_score, cand = _best_partner(key[: left.size], right, scores, n * n_bodies,
+                                         key[left.size :], left)  # fmt: skip
         for a in range(n_bodies):
-            rows = body == a
-            if not rows.any():
+            rows = np.flatnonzero(body == a)
+            if not rows.size:
                 continue
             rho = has[rows].mean(axis=0)  # share of A's records grouped with each body
             rho[a] = 0.0
-            ev_body = np.clip((rho - RHO_FROM) / (1.0 - RHO_FROM), 0.0, 1.0) * 0.9
-            missing = (~has[rows]) * ev_body[None, :]
+            ev_body = np.clip((rho - RHO_FROM) / (1.0 - RHO_FROM), 0.0, 1.0) * MISSING_WEIGHT
+            missing = (~has[rows]) * ev_body[None, :]  # (rows, nb)
             np.maximum.at(evidence["missing_body"], group_of[rows], missing.max(axis=1))
+            # The record's best candidate in the missing body: its group is the other half.
+            for b in np.flatnonzero(ev_body > 0):
+                sel = rows[missing[:, b] > 0]
+                y = cand[sel * n_bodies + b]
+                ok = y >= 0
+                np.maximum.at(evidence["partner"], group_of[y[ok]],
+                              MISSING_PARTNER * ev_body[b])  # fmt: skip
 
     for ev_k in evidence.values():
         np.maximum(risk, ev_k, out=risk)
@@ -163,3 +190,31 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     idx = np.flatnonzero(flagged)
     ranking = idx[np.argsort(-risk[idx], kind="stable")]
     return Review(risk, flagged, ranking, evidence)
+
+
+def _best_partner(left: np.ndarray, right: np.ndarray, scores: np.ndarray, n: int,
+                  key_right: np.ndarray | None = None, key_left: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Best score and partner per key over pairs ``(left, right, scores)``, both ways.
+
+    Keys are the records themselves (``n`` of them), or, with ``key_right``/``key_left``,
+    ``left`` and ``key_right`` are keys (``< n``) whose partners are ``right`` and
+    ``key_left``. Returns ``(n,)`` float64 scores (-1 where none) and int64 partners (-1).
+    """
+    if key_right is None:
+        keys = np.concatenate([left, right])
+        partners = np.concatenate([right, left])
+    else:
+        keys = np.concatenate([left, key_right])
+        partners = np.concatenate([right, key_left])
+    both = np.concatenate([scores, scores])
+    best = np.full(n, -1.0)
+    partner = np.full(n, -1, np.int64)
+    if keys.size:
+        order = np.lexsort((partners, -both, keys))  # per key: highest score, lowest partner
+        k = keys[order]
+        first = np.ones(k.size, bool)
+        first[1:] = k[1:] != k[:-1]
+        best[k[first]] = both[order][first]
+        partner[k[first]] = partners[order][first]
+    return best, partner

@@ -68,3 +68,54 @@ def test_beaten_slot_is_flagged() -> None:
     scores[3] = 0.74
     rv = review_groups(group_of, 2, left, right, scores, body, _model(0.7))
     assert rv.evidence["contested"].max() < FLAG_AT
+
+
+def test_low_link_is_flagged_only_when_challenged() -> None:
+    # Records 0 (body 0) and 2 (body 1) were joined at 0.78 (P(match) about 0.12 under a
+    # step at 0.8). Record 1 (body 0, alone) scores with 2 as well: at 0.785 it challenges
+    # the link and the group is flagged; at 0.70 it does not, and a low link alone is not
+    # enough (correct merges at low scores are common).
+    body = np.array([0, 0, 1])
+    group_of = np.array([0, 1, 0])
+    left, right = np.array([0, 1]), np.array([2, 2])
+    rv = review_groups(group_of, 2, left, right, np.array([0.78, 0.785]), body, _model())
+    assert rv.flagged.tolist() == [True, False]
+    assert rv.evidence["challenged"][0] >= FLAG_AT
+    assert rv.ranking.tolist() == [0]
+    rv = review_groups(group_of, 2, left, right, np.array([0.78, 0.70]), body, _model())
+    assert not rv.flagged.any()
+    assert rv.evidence["challenged"].max() == 0.0
+
+
+def test_a_model_that_calls_every_score_a_non_match_flags_nothing_unchallenged() -> None:
+    # 40 children linked at 0.95 under a model whose step sits at 0.99 (a bad fit: every
+    # in-group link looks like a non-match). No record has a rival, so no group is
+    # flagged: the count does not follow the fit.
+    n = 40
+    body = np.array([0] * n + [1] * n)
+    group_of = np.concatenate([np.arange(n), np.arange(n)])
+    scores = np.full(n, 0.95)
+    rv = review_groups(group_of, n, np.arange(n), np.arange(n) + n, scores, body,
+                       ScoreModel(0.99, "fixed", 0.9))  # fmt: skip
+    assert not rv.flagged.any()
+
+
+def test_missing_body_also_flags_the_best_candidates_group() -> None:
+    # 40 children in bodies 0 and 1; child 39's two records (39, 79) scored 0.72, below
+    # the threshold 0.8 (P(match) about 0): two singletons. Body 1's records are nearly
+    # always with body 0, so 79's group is flagged (missing body) and so is the group of
+    # its best candidate in body 0 (39): the other half of the same question. Record 80
+    # (body 0, no candidate) stays off the list.
+    n = 40
+    body = np.array([0] * n + [1] * n + [0])
+    left = np.arange(n)
+    right = np.arange(n) + n
+    scores = np.full(n, 0.95)
+    scores[-1] = 0.72
+    group_of = np.concatenate([np.arange(n), np.arange(n), [n + 1]])
+    group_of[2 * n - 1] = n
+    rv = review_groups(group_of, n + 2, left, right, scores, body, _model())
+    assert rv.evidence["missed"][n - 1] < FLAG_AT  # the pair itself says non-match
+    assert rv.evidence["missing_body"][n] >= FLAG_AT
+    assert rv.evidence["partner"][n - 1] >= FLAG_AT
+    assert np.flatnonzero(rv.flagged).tolist() == [n - 1, n]
