@@ -45,7 +45,8 @@ def _capture() -> dict[str, Any]:
         box.update(group_of=np.asarray(group_of).copy(), n_groups=int(n_groups),
                    left=np.asarray(left), right=np.asarray(right),
                    scores=np.asarray(scores), body=np.asarray(body), model=model,
-                   ambiguous=None if ambiguous is None else np.asarray(ambiguous).copy())  # fmt: skip
+                   ambiguous=None if ambiguous is None
+                   else np.asarray(ambiguous).copy())  # fmt: skip
         return real(group_of, n_groups, left, right, scores, body, model, ambiguous, **kw)
 
     engine.review_groups = spy  # type: ignore[assignment]

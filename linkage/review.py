@@ -53,13 +53,13 @@ BEATEN_WEIGHT = 0.9
 BEATEN_BY = 0.03
 CHALLENGED_RISK = 0.35
 CHALLENGE_GAP = 0.02
-PARTNER_WEIGHT = 0.0
 MISSING_PARTNER = 1.0
 LOOSE_RISK = 0.5
 FLAG_AT = 0.25
 MIN_EVIDENCE = 0.01
 MISSING_WEIGHT = 0.9
 RHO_FROM = 0.95
+NEAR_TIE_FROM = 0.5
 EVIDENCE = ("challenged", "partner", "loose", "missed", "contested", "missing_body")
 
 
@@ -112,9 +112,8 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
         0.0,
     )
     np.maximum.at(evidence["challenged"], group_of, challenged)
-    # The challenger's group is the other half of the same question.
-    hit = challenged > 0
-    np.maximum.at(evidence["partner"], group_of[out_partner[hit]], PARTNER_WEIGHT * challenged[hit])
+    # (The challenger's own group is not flagged for it: on the tuning runs that added
+    # 36 flags and 1 wrong group.)
 
     # Loose group: fewer internal candidate pairs than member pairs (a chain).
     internal = np.bincount(gl[inside], minlength=n_groups)
@@ -162,7 +161,7 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
         has = ((bmask[group_of][:, None] >> np.arange(n_bodies)) & 1).astype(bool)  # (n, nb)
         # Each record's best candidate in each body (-1: none at or above the floor).
         key = np.concatenate([left * n_bodies + body[right], right * n_bodies + body[left]])
-        cand_score, cand = _best_partner(key[: left.size], right, scores, n * n_bodies,
+        _, cand = _best_partner(key[: left.size], right, scores, n * n_bodies,
                                          key[left.size :], left)  # fmt: skip
         for a in range(n_bodies):
             rows = np.flatnonzero(body == a)
@@ -181,12 +180,23 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
                 np.maximum.at(evidence["partner"], group_of[y[ok]],
                               MISSING_PARTNER * ev_body[b])  # fmt: skip
 
+    if ambiguous is not None and ambiguous.any():
+        # Near-tie: the clustering refused a merge between rivals within its margin. A
+        # group of one record, or a tie at a score the run's model calls a likely match,
+        # is put to a person; a group that already has members, tied only at scores the
+        # model calls likely non-matches (two strangers just above a low threshold), is
+        # ordered, not flagged.
+        ext = ~inside & (scores >= model.threshold)
+        q = np.zeros(n_groups)
+        np.maximum.at(q, gl[ext], post[ext])
+        np.maximum.at(q, gr[ext], post[ext])
+        live = ambiguous & ((size == 1) | (q >= NEAR_TIE_FROM))
+        evidence["near_tie"] = np.where(live, np.maximum(q, flag_at), flag_at * q * ambiguous)
+    else:
+        evidence["near_tie"] = np.zeros(n_groups)
     for ev_k in evidence.values():
         np.maximum(risk, ev_k, out=risk)
     flagged = risk >= flag_at
-    if ambiguous is not None:
-        flagged |= ambiguous
-        risk = np.where(ambiguous, np.maximum(risk, flag_at), risk)
     idx = np.flatnonzero(flagged)
     ranking = idx[np.argsort(-risk[idx], kind="stable")]
     return Review(risk, flagged, ranking, evidence)

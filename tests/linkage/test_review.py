@@ -52,6 +52,31 @@ def test_ambiguous_groups_from_clustering_stay_flagged() -> None:
     assert rv.ranking.tolist() == [0]
 
 
+def test_near_tie_between_strangers_beside_a_complete_group_is_not_flagged() -> None:
+    # Group 0 = records 0 (body 0) and 1 (body 1), linked at 0.95. Records 2 and 3 (body
+    # 2, alone) both score with 0 just above the threshold, within the clustering's
+    # margin: the merge was refused and all three groups came back ambiguous. At 0.805
+    # under a step at 0.8 (P(match) about 0.6) the tie is put to a person; under a
+    # fitted mixture whose strangers crowd at 0.8 (P about 0) it is two strangers beside
+    # a complete group: group 0 is ordered, not flagged; the lone records 2 and 3 stay
+    # flagged.
+    body = np.array([0, 1, 2, 2])
+    group_of = np.array([0, 0, 1, 2])
+    left, right = np.array([0, 0, 0]), np.array([1, 2, 3])
+    amb = np.array([True, True, True])
+    rv = review_groups(group_of, 3, left, right, np.array([0.95, 0.805, 0.80]), body,
+                       _model(), amb)  # fmt: skip
+    assert rv.flagged.tolist() == [True, True, True]
+    mixture = ScoreModel(0.8, "capped: estimate 0.88 above the default", 0.7, 0.5,
+                         10.0, 20.0, 20.0, 1.0, 100)  # fmt: skip
+    assert mixture.posterior(np.array([0.805]))[0] < 0.01
+    rv = review_groups(group_of, 3, left, right, np.array([0.95, 0.805, 0.80]), body,
+                       mixture, amb)  # fmt: skip
+    assert rv.flagged.tolist() == [False, True, True]
+    assert rv.evidence["near_tie"][0] < FLAG_AT
+    assert sorted(rv.ranking.tolist()) == [1, 2]
+
+
 def test_beaten_slot_is_flagged() -> None:
     # Twins with the same name: body 0 holds 0 (twin A) and 1 (twin B); body 1 holds 2
     # (A); body 2 holds 3 (B, no given name). 3 joined A's group through 2 (0.93) although
