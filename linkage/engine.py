@@ -68,8 +68,8 @@ class LinkResult:
             record. Every record has a group; singletons get a group of their own.
         n_groups: number of groups; group indices run ``0 .. n_groups - 1``.
         review: bool array of shape ``(n_groups,)``: True where a person should look at
-            the group (its risk of being wrong reached ``review.FLAG_AT``, or it was
-            decided between candidates within the review margin).
+            the group (its risk of being wrong reached ``review.FLAG_AT``; a merge refused
+            as a near-tie counts as evidence, see ``linkage.review``).
         review_risk: float64 ``(n_groups,)``: each group's risk of being wrong (0–1).
         review_order: int64 indices of the flagged groups, most likely wrong first.
         threshold: the Dice threshold this run used; ``threshold_source`` says whether

@@ -52,6 +52,31 @@ def test_ambiguous_groups_from_clustering_stay_flagged() -> None:
     assert rv.ranking.tolist() == [0]
 
 
+def test_near_tie_between_strangers_beside_a_complete_group_is_not_flagged() -> None:
+    # Group 0 = records 0 (body 0) and 1 (body 1), linked at 0.95. Records 2 and 3 (body
+    # 2, alone) both score with 0 just above the threshold, within the clustering's
+    # margin: the merge was refused and all three groups came back ambiguous. At 0.805
+    # under a step at 0.8 (P(match) about 0.6) the tie is put to a person; under a
+    # fitted mixture whose strangers crowd at 0.8 (P about 0) it is two strangers beside
+    # a complete group: group 0 is ordered, not flagged; the lone records 2 and 3 stay
+    # flagged.
+    body = np.array([0, 1, 2, 2])
+    group_of = np.array([0, 0, 1, 2])
+    left, right = np.array([0, 0, 0]), np.array([1, 2, 3])
+    amb = np.array([True, True, True])
+    rv = review_groups(group_of, 3, left, right, np.array([0.95, 0.805, 0.80]), body,
+                       _model(), amb)  # fmt: skip
+    assert rv.flagged.tolist() == [True, True, True]
+    mixture = ScoreModel(0.8, "capped: estimate 0.88 above the default", 0.7, 0.5,
+                         10.0, 20.0, 20.0, 1.0, 100)  # fmt: skip
+    assert mixture.posterior(np.array([0.805]))[0] < 0.01
+    rv = review_groups(group_of, 3, left, right, np.array([0.95, 0.805, 0.80]), body,
+                       mixture, amb)  # fmt: skip
+    assert rv.flagged.tolist() == [False, True, True]
+    assert rv.evidence["near_tie"][0] < FLAG_AT
+    assert sorted(rv.ranking.tolist()) == [1, 2]
+
+
 def test_beaten_slot_is_flagged() -> None:
     # Twins with the same name: body 0 holds 0 (twin A) and 1 (twin B); body 1 holds 2
     # (A); body 2 holds 3 (B, no given name). 3 joined A's group through 2 (0.93) although
@@ -68,3 +93,54 @@ def test_beaten_slot_is_flagged() -> None:
     scores[3] = 0.74
     rv = review_groups(group_of, 2, left, right, scores, body, _model(0.7))
     assert rv.evidence["contested"].max() < FLAG_AT
+
+
+def test_low_link_is_flagged_only_when_challenged() -> None:
+    # Records 0 (body 0) and 2 (body 1) were joined at 0.78 (P(match) about 0.12 under a
+    # step at 0.8). Record 1 (body 0, alone) scores with 2 as well: at 0.785 it challenges
+    # the link and the group is flagged; at 0.70 it does not, and a low link alone is not
+    # enough (correct merges at low scores are common).
+    body = np.array([0, 0, 1])
+    group_of = np.array([0, 1, 0])
+    left, right = np.array([0, 1]), np.array([2, 2])
+    rv = review_groups(group_of, 2, left, right, np.array([0.78, 0.785]), body, _model())
+    assert rv.flagged.tolist() == [True, False]
+    assert rv.evidence["challenged"][0] >= FLAG_AT
+    assert rv.ranking.tolist() == [0]
+    rv = review_groups(group_of, 2, left, right, np.array([0.78, 0.70]), body, _model())
+    assert not rv.flagged.any()
+    assert rv.evidence["challenged"].max() == 0.0
+
+
+def test_a_model_that_calls_every_score_a_non_match_flags_nothing_unchallenged() -> None:
+    # 40 children linked at 0.95 under a model whose step sits at 0.99 (a bad fit: every
+    # in-group link looks like a non-match). No record has a rival, so no group is
+    # flagged: the count does not follow the fit.
+    n = 40
+    body = np.array([0] * n + [1] * n)
+    group_of = np.concatenate([np.arange(n), np.arange(n)])
+    scores = np.full(n, 0.95)
+    rv = review_groups(group_of, n, np.arange(n), np.arange(n) + n, scores, body,
+                       ScoreModel(0.99, "fixed", 0.9))  # fmt: skip
+    assert not rv.flagged.any()
+
+
+def test_missing_body_also_flags_the_best_candidates_group() -> None:
+    # 40 children in bodies 0 and 1; child 39's two records (39, 79) scored 0.72, below
+    # the threshold 0.8 (P(match) about 0): two singletons. Body 1's records are nearly
+    # always with body 0, so 79's group is flagged (missing body) and so is the group of
+    # its best candidate in body 0 (39): the other half of the same question. Record 80
+    # (body 0, no candidate) stays off the list.
+    n = 40
+    body = np.array([0] * n + [1] * n + [0])
+    left = np.arange(n)
+    right = np.arange(n) + n
+    scores = np.full(n, 0.95)
+    scores[-1] = 0.72
+    group_of = np.concatenate([np.arange(n), np.arange(n), [n + 1]])
+    group_of[2 * n - 1] = n
+    rv = review_groups(group_of, n + 2, left, right, scores, body, _model())
+    assert rv.evidence["missed"][n - 1] < FLAG_AT  # the pair itself says non-match
+    assert rv.evidence["missing_body"][n] >= FLAG_AT
+    assert rv.evidence["partner"][n - 1] >= FLAG_AT
+    assert np.flatnonzero(rv.flagged).tolist() == [n - 1, n]
