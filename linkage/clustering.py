@@ -37,6 +37,9 @@ import numpy as np
 from linkage.errors import LinkageError
 
 MAX_BODIES = 62
+DEDUP_SUPPORT = 0.5
+"""Share of the pairs between two groups that must reach the threshold before a merge
+may put two records of one deduplicating body together."""
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ def _join(rx, ry, parent, mask, has_cl, size, ring, support):
 
 @numba.njit(cache=True)
 def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin,
-            t, ml_left, ml_right, cl_left, cl_right):  # fmt: skip
+            t, ml_left, ml_right, cl_left, cl_right, need):  # fmt: skip
     parent = np.arange(n)
     mask = np.empty(n, np.int64)
     for x in range(n):
@@ -205,7 +208,7 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
             # Two records of one deduplicating body: most pairs across must agree.
             agree = _support(rx, ry, parent, size, ring, adj_start, adj_node, adj_score, t)
             share = agree / (size[rx] * size[ry])
-            if 2 * agree < size[rx] * size[ry]:
+            if agree < need * size[rx] * size[ry]:
                 refused += 1
                 continue
             support[rx] = min(support[rx], share)
@@ -244,6 +247,7 @@ def cluster(
     must_link: tuple[np.ndarray, np.ndarray] | None = None,
     cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
     decided: np.ndarray | None = None,
+    support: float = DEDUP_SUPPORT,
 ) -> Clustering:
     """Group ``n`` records from scored pairs.
 
@@ -263,6 +267,9 @@ def cluster(
             never in one group.
         decided: ``(n,)`` bool, True for records a person has already reviewed; they do
             not flag their group for review again.
+        support: share (0–1) of the pairs between two groups that must score at or
+            above ``threshold`` for a merge that repeats a deduplicating body; 0 turns
+            the check off (connected components within those bodies).
     """
     body = np.asarray(body, np.int64)
     n_bodies = int(body.max()) + 1 if n else 0
@@ -270,6 +277,8 @@ def cluster(
         raise LinkageError(f"at most {MAX_BODIES} bodies can be clustered, got {n_bodies}")
     if review_margin < 0:
         raise LinkageError(f"review_margin must not be negative, got {review_margin}")
+    if not 0 <= support <= 1:
+        raise LinkageError(f"support must lie in [0, 1], got {support}")
     dedup_bits = 0
     if dedup is not None:
         for d, on in enumerate(dedup):
@@ -300,6 +309,7 @@ def cluster(
         n, left, right, scores, body, np.int64(dedup_bits), adj_start,
         np.ascontiguousarray(others[adj]), np.ascontiguousarray(both[adj]),
         float(review_margin), float(threshold), ml_left, ml_right, cl_left, cl_right,
+        float(support),
     )  # fmt: skip
     if decided is not None:
         decided = np.asarray(decided, bool)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage.clustering import cluster
 from linkage.engine import link
+from linkage.errors import LinkageError
 
 
 def _pairs(edges: list[tuple[int, int, float]]):
@@ -39,7 +41,10 @@ def test_a_chain_of_strangers_is_not_one_group() -> None:
     assert c.refused > 0
     # Before the rule (connected components) this was one group.
     assert _partition(c.group_of) == {
-        frozenset({0, 1, 2}), frozenset({3, 4, 5}), frozenset({6, 7, 8}), frozenset({9})
+        frozenset({0, 1, 2}),
+        frozenset({3, 4, 5}),
+        frozenset({6, 7, 8}),
+        frozenset({9}),
     }
 
 
@@ -192,3 +197,12 @@ def test_engine_dedup_run_refuses_a_chain_of_clks() -> None:
     assert all(scored.get((i, j), 0) < 0.8 for i in range(4) for j in range(i + 2, 4))
     assert np.bincount(res.group_of[0]).max() <= 3
     assert res.stats["dedup_refused"] >= 1
+
+
+def test_support_zero_is_connected_components_and_bad_values_are_refused() -> None:
+    n = 6
+    edges = _pairs([(i, i + 1, 0.9) for i in range(n - 1)])
+    c = cluster(n, *edges, np.zeros(n, np.int64), dedup=ONE_BODY, threshold=0.8, support=0.0)
+    assert c.n_groups == 1 and c.refused == 0
+    with pytest.raises(LinkageError, match="support"):
+        cluster(n, *edges, np.zeros(n, np.int64), dedup=ONE_BODY, support=1.5)
