@@ -23,8 +23,10 @@ least half of the pairs between the two groups score at or above the threshold (
 not given count as below it). Two groups of one person's duplicates score high on most
 of their pairs; a stranger reached through one good-looking pair does not. Merges that
 repeat no body (every merge of a run without dedup bodies) are not checked, so those
-runs are grouped exactly as before. ``Clustering.support`` keeps, per group, the lowest
-support any of its checked merges had (1.0 where none was checked).
+runs are grouped exactly as before. The groups on both sides of a refused merge get
+``review=True`` (a stranger kept out, or one person's records left in two groups: a person
+decides). ``Clustering.support`` keeps, per group, the lowest support any of its checked
+merges had (1.0 where none was checked).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ class Clustering:
         group_of: ``(n,)`` int64 group of each global record index, ``0 .. n_groups-1``,
             numbered in order of each group's first record.
         n_groups: number of groups (singletons included).
-        review: ``(n_groups,)`` bool, True where an ambiguous pair touched the group.
+        review: ``(n_groups,)`` bool, True where an ambiguous pair touched the group, or
+            where a merge of deduplicating records was refused for lack of support.
         merges: number of accepted pairs.
         ambiguous: number of pairs left unmerged because they were ambiguous.
         conflicts: number of ``must_link`` pairs that could not be applied.
@@ -209,6 +212,10 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
             agree = _support(rx, ry, parent, size, ring, adj_start, adj_node, adj_score, t)
             share = agree / (size[rx] * size[ry])
             if agree < need * size[rx] * size[ry]:
+                # A refused merge is either a stranger kept out or one person's records
+                # left in two groups: a person decides (review evidence).
+                flagged[x] = True
+                flagged[y] = True
                 refused += 1
                 continue
             support[rx] = min(support[rx], share)

@@ -56,6 +56,12 @@ def test_two_duplicate_groups_joined_by_one_pair_stay_apart() -> None:
                 dedup=ONE_BODY, threshold=0.8)  # fmt: skip
     assert _partition(c.group_of) == {frozenset({0, 1, 2}), frozenset({3, 4, 5})}
     assert c.refused == 1
+    assert c.review.all()  # both sides of the refused merge go to a person
+    decided = np.zeros(6, bool)
+    decided[[2, 3]] = True  # people answered for the two records of the refused pair
+    again = cluster(6, *_pairs([*inside, (2, 3, 0.88)]), np.zeros(6, np.int64),
+                    dedup=ONE_BODY, threshold=0.8, decided=decided)  # fmt: skip
+    assert not again.review.any()
 
 
 def test_a_stranger_pair_above_every_inside_pair_is_still_merged_first() -> None:
@@ -75,7 +81,7 @@ def test_a_small_true_duplicate_group_is_kept_with_missing_pairs() -> None:
     copies = list(itertools.combinations(range(1, 6), 2))
     edges += [(a, b, 0.85 if i % 2 == 0 else 0.7) for i, (a, b) in enumerate(copies)]
     c = cluster(6, *_pairs(edges), np.zeros(6, np.int64), dedup=ONE_BODY, threshold=0.8)
-    assert c.n_groups == 1 and c.refused == 0
+    assert c.n_groups == 1 and c.refused == 0 and not c.review.any()
     assert 0.5 <= c.support[0] < 1.0
 
 
