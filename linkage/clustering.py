@@ -15,6 +15,18 @@ record per body), ``cannot_link`` pairs are never put in one group, and ``decide
 records no longer flag their group for review, so a question answered once is not asked
 again. A constraint that contradicts another (or the one-record-per-body rule) is not
 applied and is counted in ``Clustering.conflicts``.
+
+Deduplicating bodies have no one-record-per-body rule to stop a chain (``a``–``b``,
+``b``–``c``, … each above the threshold while ``a`` and ``c`` are strangers), so a merge
+that would put two records of one such body into one group must be *supported*: at
+least half of the pairs between the two groups score at or above the threshold (pairs
+not given count as below it). Two groups of one person's duplicates score high on most
+of their pairs; a stranger reached through one good-looking pair does not. Merges that
+repeat no body (every merge of a run without dedup bodies) are not checked, so those
+runs are grouped exactly as before. The groups on both sides of a refused merge get
+``review=True`` (a stranger kept out, or one person's records left in two groups: a person
+decides). ``Clustering.support`` keeps, per group, the lowest support any of its checked
+merges had (1.0 where none was checked).
 """
 
 from __future__ import annotations
@@ -27,6 +39,9 @@ import numpy as np
 from linkage.errors import LinkageError
 
 MAX_BODIES = 62
+DEDUP_SUPPORT = 0.5
+"""Share of the pairs between two groups that must reach the threshold before a merge
+may put two records of one deduplicating body together."""
 
 
 @dataclass(frozen=True)
@@ -37,10 +52,15 @@ class Clustering:
         group_of: ``(n,)`` int64 group of each global record index, ``0 .. n_groups-1``,
             numbered in order of each group's first record.
         n_groups: number of groups (singletons included).
-        review: ``(n_groups,)`` bool, True where an ambiguous pair touched the group.
+        review: ``(n_groups,)`` bool, True where an ambiguous pair touched the group, or
+            where a merge of deduplicating records was refused for lack of support.
         merges: number of accepted pairs.
         ambiguous: number of pairs left unmerged because they were ambiguous.
         conflicts: number of ``must_link`` pairs that could not be applied.
+        refused: number of merges of deduplicating records refused for lack of support.
+        support: ``(n_groups,)`` float64, the lowest share of pairs at or above the
+            threshold between the two sides of any merge that repeated a deduplicating
+            body in the group (1.0 where no such merge happened).
     """
 
     group_of: np.ndarray
@@ -49,6 +69,8 @@ class Clustering:
     merges: int
     ambiguous: int
     conflicts: int = 0
+    refused: int = 0
+    support: np.ndarray | None = None
 
 
 @numba.njit(cache=True, inline="always")
@@ -85,6 +107,27 @@ def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, m
 
 
 @numba.njit(cache=True)
+def _support(rx, ry, parent, size, ring, adj_start, adj_node, adj_score, t):
+    """Pairs ``>= t`` between the groups of roots ``rx`` and ``ry``, counted from the
+    smaller group's members (``ring``: each record's next member, circular)."""
+    if size[rx] > size[ry]:
+        rx, ry = ry, rx
+    count = 0
+    x = rx
+    while True:
+        for p in range(adj_start[x], adj_start[x + 1]):
+            if adj_score[p] < t:
+                break
+            z = adj_node[p]
+            if _find(parent, z) == ry:
+                count += 1
+        x = ring[x]
+        if x == rx:
+            break
+    return count
+
+
+@numba.njit(cache=True)
 def _kept_apart(rx, ry, parent, cl_left, cl_right, has_cl):
     """True when a cannot-link pair has one record in group ``rx`` and one in ``ry``."""
     if not (has_cl[rx] and has_cl[ry]):
@@ -97,9 +140,20 @@ def _kept_apart(rx, ry, parent, cl_left, cl_right, has_cl):
     return False
 
 
+@numba.njit(cache=True, inline="always")
+def _join(rx, ry, parent, mask, has_cl, size, ring, support):
+    """Group ``ry`` into ``rx`` (both roots)."""
+    parent[ry] = rx
+    mask[rx] |= mask[ry]
+    has_cl[rx] |= has_cl[ry]
+    size[rx] += size[ry]
+    ring[rx], ring[ry] = ring[ry], ring[rx]
+    support[rx] = min(support[rx], support[ry])
+
+
 @numba.njit(cache=True)
 def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin,
-            t, ml_left, ml_right, cl_left, cl_right):  # fmt: skip
+            t, ml_left, ml_right, cl_left, cl_right, need):  # fmt: skip
     parent = np.arange(n)
     mask = np.empty(n, np.int64)
     for x in range(n):
@@ -109,6 +163,10 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
         has_cl[cl_left[i]] = True
         has_cl[cl_right[i]] = True
     flagged = np.zeros(n, np.bool_)
+    size = np.ones(n, np.int64)
+    ring = np.arange(n)
+    support = np.ones(n)
+    refused = 0
     merges = 0
     ambiguous = 0
     conflicts = 0
@@ -122,9 +180,7 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
         ):
             conflicts += 1
             continue
-        parent[ry] = rx
-        mask[rx] |= mask[ry]
-        has_cl[rx] |= has_cl[ry]
+        _join(rx, ry, parent, mask, has_cl, size, ring, support)
     for e in range(left.shape[0]):
         x = left[e]
         y = right[e]
@@ -151,14 +207,26 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
                 flagged[z] = True
                 ambiguous += 1
                 continue
-        parent[ry] = rx
-        mask[rx] |= mask[ry]
-        has_cl[rx] |= has_cl[ry]
+        if (mask[rx] & mask[ry] & dedup_bits) != 0:
+            # Two records of one deduplicating body: most pairs across must agree.
+            agree = _support(rx, ry, parent, size, ring, adj_start, adj_node, adj_score, t)
+            share = agree / (size[rx] * size[ry])
+            if agree < need * size[rx] * size[ry]:
+                # A refused merge is either a stranger kept out or one person's records
+                # left in two groups: a person decides (review evidence).
+                flagged[x] = True
+                flagged[y] = True
+                refused += 1
+                continue
+            support[rx] = min(support[rx], share)
+        _join(rx, ry, parent, mask, has_cl, size, ring, support)
         merges += 1
     roots = np.empty(n, np.int64)
     for x in range(n):
         roots[x] = _find(parent, x)
-    return roots, flagged, merges, ambiguous, conflicts
+    for x in range(n):
+        support[x] = support[roots[x]]
+    return roots, flagged, merges, ambiguous, conflicts, refused, support
 
 
 def _index_pairs(pairs: tuple[np.ndarray, np.ndarray] | None, n: int, what: str):
@@ -186,6 +254,7 @@ def cluster(
     must_link: tuple[np.ndarray, np.ndarray] | None = None,
     cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
     decided: np.ndarray | None = None,
+    support: float = DEDUP_SUPPORT,
 ) -> Clustering:
     """Group ``n`` records from scored pairs.
 
@@ -205,6 +274,9 @@ def cluster(
             never in one group.
         decided: ``(n,)`` bool, True for records a person has already reviewed; they do
             not flag their group for review again.
+        support: share (0–1) of the pairs between two groups that must score at or
+            above ``threshold`` for a merge that repeats a deduplicating body; 0 turns
+            the check off (connected components within those bodies).
     """
     body = np.asarray(body, np.int64)
     n_bodies = int(body.max()) + 1 if n else 0
@@ -212,6 +284,8 @@ def cluster(
         raise LinkageError(f"at most {MAX_BODIES} bodies can be clustered, got {n_bodies}")
     if review_margin < 0:
         raise LinkageError(f"review_margin must not be negative, got {review_margin}")
+    if not 0 <= support <= 1:
+        raise LinkageError(f"support must lie in [0, 1], got {support}")
     dedup_bits = 0
     if dedup is not None:
         for d, on in enumerate(dedup):
@@ -220,6 +294,15 @@ def cluster(
     left = np.asarray(left, np.int64)
     right = np.asarray(right, np.int64)
     scores = np.asarray(scores, np.float64)
+    if dedup_bits and left.size:
+        # The support count sees each pair once: keep one score per pair (the highest),
+        # lower index first, so that neither the order nor the orientation of the
+        # input pairs changes the result.
+        lo, hi = np.minimum(left, right), np.maximum(left, right)
+        first = np.lexsort((-scores, hi, lo))
+        key = lo[first] * n + hi[first]
+        keep = first[np.concatenate([[True], key[1:] != key[:-1]])]
+        left, right, scores = lo[keep], hi[keep], scores[keep]
     order = np.lexsort((right, left, -scores))
     left, right, scores = left[order], right[order], scores[order]
     nodes = np.concatenate([left, right])
@@ -229,10 +312,11 @@ def cluster(
     adj_start = np.searchsorted(nodes[adj], np.arange(n + 1)).astype(np.int64)
     ml_left, ml_right = _index_pairs(must_link, n, "must_link")
     cl_left, cl_right = _index_pairs(cannot_link, n, "cannot_link")
-    roots, flagged, merges, ambiguous, conflicts = _greedy(
+    roots, flagged, merges, ambiguous, conflicts, refused, support = _greedy(
         n, left, right, scores, body, np.int64(dedup_bits), adj_start,
         np.ascontiguousarray(others[adj]), np.ascontiguousarray(both[adj]),
         float(review_margin), float(threshold), ml_left, ml_right, cl_left, cl_right,
+        float(support),
     )  # fmt: skip
     if decided is not None:
         decided = np.asarray(decided, bool)
@@ -245,7 +329,10 @@ def cluster(
     group_of = rank[group_of].astype(np.int64)
     review = np.zeros(uniq.size, bool)
     review[group_of[flagged]] = True
-    return Clustering(group_of, int(uniq.size), review, int(merges), int(ambiguous), int(conflicts))
+    group_support = np.ones(uniq.size)
+    group_support[group_of] = support
+    return Clustering(group_of, int(uniq.size), review, int(merges), int(ambiguous),
+                      int(conflicts), int(refused), group_support)  # fmt: skip
 
 
 def reassign_beaten(group_of: np.ndarray, left: np.ndarray, right: np.ndarray,

@@ -373,7 +373,8 @@ class Decision:
         n_groups: number of groups.
         review, review_risk, review_order: as in ``LinkResult``.
         stats: ``candidate_pairs``, ``threshold``, ``threshold_learned``, ``merges``,
-            ``reassigned``, ``ambiguous_pairs``, ``review_groups``,
+            ``reassigned``, ``ambiguous_pairs``, ``dedup_refused`` (merges of
+            deduplicating records refused for lack of support), ``review_groups``,
             ``constraint_conflicts``, ``seconds_cluster``, ``seconds_review``.
     """
 
@@ -442,6 +443,7 @@ def decide(
         "merges": float(grouped.merges),
         "reassigned": float(moved.sum()),
         "ambiguous_pairs": float(grouped.ambiguous),
+        "dedup_refused": float(grouped.refused),
         "review_groups": float(flagged.sum()),
         "constraint_conflicts": float(grouped.conflicts),
         "seconds_cluster": t1 - t0,
