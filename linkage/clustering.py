@@ -413,6 +413,10 @@ def reassign_beaten(group_of: np.ndarray, left: np.ndarray, right: np.ndarray,
                 continue
             if s < pair_score.get((min(w, y), max(w, y)), 0.0) + by:
                 continue
+            if _body_votes(y, members[gx], members[gy], body, pair_score, by,
+                           left, right, scores) <= 0:  # fmt: skip
+                # y's other links favour the group it is in: x's record is not enough.
+                continue
             members[gy].remove(y)
             members[gx].append(y)
             group_of[y] = gx
@@ -422,6 +426,38 @@ def reassign_beaten(group_of: np.ndarray, left: np.ndarray, right: np.ndarray,
                     pair_score[(min(v, y), max(v, y))] = _score_of(v, y, left, right, scores)
             break
     return group_of, moved & ~fixed
+
+
+def _body_votes(y: int, to: list[int], at: list[int], body: np.ndarray,
+                pair_score: dict[tuple[int, int], float], by: float, left: np.ndarray,
+                right: np.ndarray, scores: np.ndarray) -> int:  # fmt: skip
+    """Body by body, does ``y`` score clearly higher with group ``to`` or with ``at`` (its
+    own group)? For every body other than ``y``'s that both groups hold exactly once:
+    +1 when ``y``'s score with ``to``'s record is at least ``by`` above its score with
+    ``at``'s, -1 the other way round. A move needs a positive total, so one weak record
+    in ``y``'s group (the pair that triggered the move) cannot outvote ``y``'s strong
+    links to the group's other records."""
+    votes = 0
+    by_body: dict[int, list[int]] = {}
+    for v in at:
+        if v != y:
+            by_body.setdefault(int(body[v]), []).append(v)
+    for k, here in by_body.items():
+        if k == int(body[y]) or len(here) != 1:
+            continue
+        there = [u for u in to if int(body[u]) == k]
+        if len(there) != 1:
+            continue
+        c, a = here[0], there[0]
+        s_here = pair_score.get((min(c, y), max(c, y)))
+        if s_here is None:
+            s_here = _score_of(c, y, left, right, scores)
+        s_there = _score_of(a, y, left, right, scores)
+        if s_there >= s_here + by:
+            votes += 1
+        elif s_here >= s_there + by:
+            votes -= 1
+    return votes
 
 
 def _score_of(a: int, b: int, left: np.ndarray, right: np.ndarray, scores: np.ndarray) -> float:

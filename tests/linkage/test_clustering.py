@@ -110,3 +110,24 @@ def test_twin_record_joined_through_the_other_twin_is_moved_back() -> None:
     close[3] = 0.77
     same, none = reassign_beaten(g, left, right, close, body, 0.7, 0.03)
     assert np.array_equal(same, g) and not none.any()
+
+
+def test_one_weak_record_does_not_pull_a_record_out_of_its_own_group() -> None:
+    from linkage.clustering import reassign_beaten
+
+    # Twins A (records 0, 1, 2 in bodies 0, 2, 4) and B (3, 4, 5, 6 in bodies 0, 2, 3, 4).
+    # B's body-3 record 5 scores 0.99 with B's records in bodies 0 and 4 but only 0.67
+    # with B's poor body-2 record 4, and 0.785 with each of A's records. Against body 2
+    # alone A wins (0.785 vs 0.67), against bodies 0 and 4 B wins: 5 stays with B (seen on
+    # a held-out kawase town, where moving it merged two twins).
+    body = np.array([0, 2, 4, 0, 2, 3, 4])
+    pairs = [(0, 1, 0.99), (0, 2, 0.99), (1, 2, 0.99), (3, 5, 0.99), (5, 6, 0.99),
+             (3, 6, 0.99), (3, 4, 0.67), (4, 6, 0.67), (4, 5, 0.67),
+             (0, 5, 0.785), (1, 5, 0.785), (2, 5, 0.785)]  # fmt: skip
+    left = np.array([p[0] for p in pairs])
+    right = np.array([p[1] for p in pairs])
+    scores = np.array([p[2] for p in pairs])
+    g = cluster(7, left, right, scores, body, threshold=0.6).group_of
+    assert len({g[3], g[4], g[5], g[6]}) == 1 and g[0] != g[3]
+    after, moved = reassign_beaten(g, left, right, scores, body, 0.6, 0.03)
+    assert np.array_equal(after, g) and not moved.any()
