@@ -41,14 +41,15 @@ def _groups(bodies: list[str], ids: list[list[str]], result: Any) -> dict[tuple[
 
 def _sweep(
     clks, bodies, ids, truth, thresholds, twin_pairs=(), *, stop_below: float | None = None,
-    keep: Sequence[float] = (),
+    keep: Sequence[float] = (), good_enough: float | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """F1 at each fixed threshold (``threshold_from_data=False``), highest first.
 
     ``stop_below`` (early stop, for sweeps over many configs): after the first threshold
     whose F1 does not beat the best so far by more than ``stop_below`` — past the peak;
     lower thresholds only add candidate pairs, and cost — only the thresholds in ``keep``
-    are still measured.
+    are still measured. ``good_enough``: the same once the best F1 reaches it (a lower
+    threshold could add at most ``1 - good_enough``).
     """
     out = []
     best = -1.0
@@ -65,6 +66,8 @@ def _sweep(
         if stop_below is not None and out[:-1] and sc.f1 <= best + stop_below:
             stopped = True
         best = max(best, sc.f1)
+        if good_enough is not None and best >= good_enough:
+            stopped = True
     return sorted(out, key=lambda q: q["threshold"])
 
 
