@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from encoders.keys import KeysFileError, read_keys
+from encoders.shuffle import random_order
 from linkage.container import Encodings, read_encodings
 
 
@@ -55,7 +58,12 @@ def project_refs(
             f"{project_keys}: none of the encoded records is in this project keys file; give "
             "the keys file of the body's project upload"
         )
-    return replace(encodings, refs=refs, clks=encodings.clks[keep]), len(encodings.refs) - len(keep)
+    # A fresh random order (encoders.shuffle): the re-keyed file does not keep the
+    # order of the joint-secret encodings.
+    order = random_order(len(keep))
+    kept = np.asarray(keep, dtype=np.int64)[order]
+    rekeyed = replace(encodings, refs=[refs[i] for i in order.tolist()], clks=encodings.clks[kept])
+    return rekeyed, len(encodings.refs) - len(keep)
 
 
 def rekey_file(

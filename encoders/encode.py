@@ -28,6 +28,7 @@ from encoders.keys import KeysWriter
 from encoders.pipeline import EncodedChunk, RowIssue, iter_encoded_chunks
 from encoders.readers import open_table
 from encoders.secret import fingerprint
+from encoders.shuffle import random_order
 from encoders.signals import SignalsJob
 from encoders.validate import FileStats, RowScreen, file_verdict
 from linkage.container import BinaryWriter, Encodings, new_refs, write_encodings
@@ -184,24 +185,41 @@ def encode_file(
                 today=today,
                 make_columns=plan.columns,
             )
+            got_refs: list[str] = []
+            got_clks: list[np.ndarray] = []
+            got_rows: list[np.ndarray] = []
             for chunk in chunks:
                 report.rows_read += chunk.rows_read
                 issues.extend(chunk.issues)
                 stats.add(chunk.stats)
                 refs = new_refs(len(chunk.record_ids))
-                if binary is not None:
-                    binary.write(refs, chunk.clks)
-                else:
-                    json_refs.extend(refs)
-                    json_clks.append(chunk.clks)
                 keys.write(zip(refs, chunk.record_ids, strict=True))
-                if signals is not None:
-                    signals.add(chunk.rows.tolist(), refs)
-                if family is not None:
-                    family.add(chunk.rows.tolist(), refs)
+                got_refs.extend(refs)
+                got_clks.append(chunk.clks)
+                got_rows.append(chunk.rows)
                 report.rows_encoded += len(refs)
                 if progress is not None:
                     progress(chunk.rows_read)
+            # Everything the server receives goes out in a random order, not the
+            # export's (encoders.shuffle); the keys file stays here, in export order.
+            order = random_order(len(got_refs))
+            nbytes = schema.bit_length // 8
+            all_clks = np.vstack(got_clks) if got_clks else np.empty((0, nbytes), np.uint8)
+            all_rows = np.concatenate(got_rows) if got_rows else np.empty(0, np.int64)
+            del got_clks, got_rows
+            for start in range(0, len(order), _WRITE_ROWS):
+                part = order[start : start + _WRITE_ROWS]
+                refs = [got_refs[i] for i in part.tolist()]
+                if binary is not None:
+                    binary.write(refs, all_clks[part])
+                else:
+                    json_refs.extend(refs)
+                    json_clks.append(all_clks[part])
+                if signals is not None:
+                    signals.add(all_rows[part].tolist(), refs)
+                if family is not None:
+                    family.add(all_rows[part].tolist(), refs)
+            del all_clks, all_rows, got_refs
             issues.extend(RowIssue(*issue) for issue in screened)
             screened_out = len({issue[0] for issue in screened})
             report.rows_read += screened_out
@@ -229,7 +247,6 @@ def encode_file(
             if binary is not None:
                 binary.close()
             else:
-                nbytes = schema.bit_length // 8
                 clks = np.vstack(json_clks) if json_clks else np.empty((0, nbytes), np.uint8)
                 write_encodings(
                     output,
@@ -271,6 +288,7 @@ def encode_file(
 
 
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_WRITE_ROWS = 65_536  # records per write of the shuffled output
 
 
 def _discard(binary: BinaryWriter | None, keys: KeysWriter | None) -> None:

@@ -57,6 +57,7 @@ from encoders.normalise.dates import normalise_date
 from encoders.normalise.issues import NormalisationError
 from encoders.pipeline import RowIssue, iter_encoded_chunks, normalise_chunk
 from encoders.readers import Table, header_key, open_table
+from encoders.shuffle import shuffled
 from linkage.container import new_refs
 from linkage.family import date_tag, derive_tag_key, pregnancy_window
 from linkage.family_format import ROLES, family_document
@@ -428,12 +429,19 @@ class FamilyJob:
             used = {g for _, g, _ in self.relations}
         else:
             used = set(self._clk_of)
-        guardians = [(ref, clk) for ref, clk in self._clk_of.items() if ref in used]
+        # Guardians, births and pregnancies travel in a random order, not the export's
+        # (encoders.shuffle); relations are sorted by their random refs.
+        guardians = shuffled([(ref, clk) for ref, clk in self._clk_of.items() if ref in used])
+        self.births = shuffled(self.births)
         pregnancy_refs = new_refs(len(self._pregnancies))
-        pregnancies = [
-            (ref, mother, window)
-            for ref, (_, mother, _, window) in zip(pregnancy_refs, self._pregnancies, strict=True)
-        ]
+        pregnancies = shuffled(
+            [
+                (ref, mother, window)
+                for ref, (_, mother, _, window) in zip(
+                    pregnancy_refs, self._pregnancies, strict=True
+                )
+            ]
+        )
         doc = family_document(
             schema_id=self.schema.schema_id,
             bit_length=self.schema.bit_length,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +39,36 @@ def _groups(bodies: list[str], ids: list[list[str]], result: Any) -> dict[tuple[
     return pred
 
 
-def _sweep(clks, bodies, ids, truth, thresholds, twin_pairs=()) -> list[dict[str, Any]]:
+def _sweep(
+    clks, bodies, ids, truth, thresholds, twin_pairs=(), *, stop_below: float | None = None,
+    keep: Sequence[float] = (), good_enough: float | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """F1 at each fixed threshold (``threshold_from_data=False``), highest first.
+
+    ``stop_below`` (early stop, for sweeps over many configs): after the first threshold
+    whose F1 does not beat the best so far by more than ``stop_below`` — past the peak;
+    lower thresholds only add candidate pairs, and cost — only the thresholds in ``keep``
+    are still measured. ``good_enough``: the same once the best F1 reaches it (a lower
+    threshold could add at most ``1 - good_enough``).
+    """
     out = []
-    for t in thresholds:
-        sc = score(_groups(bodies, ids, link(clks, threshold=t)), truth, twin_pairs=twin_pairs)
+    best = -1.0
+    stopped = False
+    for t in sorted(thresholds, reverse=True):
+        if stopped and not any(abs(t - k) < 1e-9 for k in keep):
+            continue
+        t0 = time.perf_counter()
+        result = link(clks, threshold=t, threshold_from_data=False)
+        sc = score(_groups(bodies, ids, result), truth, twin_pairs=twin_pairs)
         out.append({"threshold": t, "f1": sc.f1, "precision": sc.precision,
-                    "recall": sc.recall, "twins_merged": sc.twins_merged})  # fmt: skip
-    return out
+                    "recall": sc.recall, "twins_merged": sc.twins_merged,
+                    "seconds": time.perf_counter() - t0})  # fmt: skip
+        if stop_below is not None and out[:-1] and sc.f1 <= best + stop_below:
+            stopped = True
+        best = max(best, sc.f1)
+        if good_enough is not None and best >= good_enough:
+            stopped = True
+    return sorted(out, key=lambda q: q["threshold"])
 
 
 def febrl(hardening: dict[str, Any] | None, thresholds) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -85,3 +86,40 @@ def test_candidates_keep_records_alike_in_profile_and_stay_within_budget() -> No
     pairs = set(zip(ci.tolist(), cj.tolist(), strict=True))
     truth = {(int(perm[j]), j) for j in range(300)}
     assert len(pairs & truth) / len(truth) > 0.9
+
+
+def test_fixed_sweep_runs_down_from_the_top_and_stops_past_the_peak() -> None:
+    from benchmarks.privacy import frontier
+
+    # folded to 512 bits: F1 at 0.8 is well below its peak, so the sweep goes down
+    q = frontier.quality({"xor_fold": 1}, 150, thresholds=(0.6, 0.7, 0.8),
+                         generators=("synthetic",), febrl=False)["synthetic"]  # fmt: skip
+    got = [p["threshold"] for p in q["points"]]
+    # 0.8 always (the first point); lower ones only while F1 still improves
+    assert got[-1] == 0.8 and got == sorted(got)
+    assert len(got) >= 2 or q["points"][0]["f1"] >= frontier.GOOD_ENOUGH
+    f1 = {p["threshold"]: p["f1"] for p in q["points"]}
+    assert all(f1[a] > f1[b] for a, b in pairwise(got[1:]))  # still rising below the top
+    assert q["best"]["f1"] == max(f1.values()) > 0.9
+    assert q["at_default"]["0.8"]["f1"] == f1[0.8]
+    assert q["at_default"]["0.6"] is None or q["at_default"]["0.6"]["f1"] == f1[0.6]
+
+
+def test_frontier_command_writes_its_table_and_judges_the_targets(tmp_path) -> None:
+    import json
+
+    from benchmarks.privacy import frontier
+
+    args = ["--children", "300", "--quality-children", "150", "--generators", "synthetic",
+            "--no-febrl", "--thresholds", "0.6,0.7,0.8", "--only", "xor_fold+noise4",
+            "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]  # fmt: skip
+    assert frontier.main(args) == 0
+    rows = json.loads((tmp_path / "out" / "frontier.json").read_text(encoding="utf-8"))
+    assert [r["config"] for r in rows] == ["none", "xor_fold+noise4"]
+    none, folded = rows
+    assert none["f1_loss_max"] == 0.0 and none["duplicates"] > 0  # unhardened: shared CLKs
+    assert folded["duplicates"] == 0.0 and not frontier.meets_targets(none)
+    md = (tmp_path / "out" / "frontier.md").read_text(encoding="utf-8")
+    assert "| none |" in md and "| xor_fold+noise4 |" in md
+    assert (tmp_path / "out" / "frontier.png").stat().st_size > 0
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2  # a rerun reads these
