@@ -71,11 +71,14 @@ def _sweep(
     return sorted(out, key=lambda q: q["threshold"])
 
 
-def febrl(hardening: dict[str, Any] | None, thresholds) -> list[dict[str, Any]]:
-    """FEBRL4 through its benchmark schema (with ``hardening``, if any)."""
+def febrl(hardening: dict[str, Any] | None, thresholds, *, data: Any = None,
+          **sweep: Any) -> list[dict[str, Any]]:  # fmt: skip
+    """FEBRL4 through its benchmark schema (with ``hardening``, if any); ``data``: the
+    ``baselines.febrl4()`` pair when the caller already holds it; ``sweep``: keyword
+    arguments of ``_sweep`` (early stops)."""
     from encoders.hashing import ClkHasher
 
-    bodies, truth = baselines.febrl4()
+    bodies, truth = data if data is not None else baselines.febrl4()
     schema = baselines._febrl_schema()
     if hardening:
         schema = baselines.with_hardening(schema, hardening)
@@ -84,7 +87,7 @@ def febrl(hardening: dict[str, Any] | None, thresholds) -> list[dict[str, Any]]:
     clks = [hasher.hash_rows([[r[f] or "" for f in baselines.FEBRL_FIELDS] for r in bodies[b]])
             for b in names]  # fmt: skip
     ids = [[r["record_id"] for r in bodies[b]] for b in names]
-    return _sweep(clks, names, ids, truth, thresholds)
+    return _sweep(clks, names, ids, truth, thresholds, **sweep)
 
 
 def municipal(generator: str, children: int, schema: Any, thresholds) -> list[dict[str, Any]]:

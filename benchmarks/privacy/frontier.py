@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import baselines
+from benchmarks.privacy import fixed_quality
 from benchmarks.privacy.fixed_quality import _sweep
 from benchmarks.privacy.run import CONFIGS, run_config, worst_graph
 from linkage.schema import builtin_schema
@@ -81,7 +82,6 @@ def quality(
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """F1 per data set (grid points, best, at the schema's default) with hardening ``block``."""
     from benchmarks.quality import TODAY
-    from encoders.hashing import ClkHasher
     from encoders.pipeline import encode_rows
 
     out: dict[str, dict[str, Any]] = {}
@@ -99,18 +99,9 @@ def quality(
                         stop_below=STOP_BELOW, good_enough=GOOD_ENOUGH)  # fmt: skip
         out[gen] = _summary(points)
     if febrl:
-        bodies, truth = _febrl()
-        fschema = baselines._febrl_schema()
-        if block:
-            fschema = baselines.with_hardening(fschema, block)
-        hasher = ClkHasher(fschema, baselines.BENCHMARK_SECRET)
-        names = list(bodies)
-        clks = [hasher.hash_rows([[r[f] or "" for f in baselines.FEBRL_FIELDS] for r in bodies[b]])
-                for b in names]  # fmt: skip
-        ids = [[r["record_id"] for r in bodies[b]] for b in names]
         fgrid = sorted({*thresholds, *DEFAULTS})
-        points = _sweep(clks, names, ids, truth, fgrid, stop_below=STOP_BELOW,
-                        good_enough=GOOD_ENOUGH)  # fmt: skip
+        points = fixed_quality.febrl(block, fgrid, data=_febrl(), stop_below=STOP_BELOW,
+                                     good_enough=GOOD_ENOUGH)  # fmt: skip
         out["febrl4"] = _summary(points)
     return out
 
