@@ -413,7 +413,7 @@ def reassign_beaten(group_of: np.ndarray, left: np.ndarray, right: np.ndarray,
                 continue
             if s < pair_score.get((min(w, y), max(w, y)), 0.0) + by:
                 continue
-            if _body_votes(y, members[gx], members[gy], body, pair_score, by,
+            if body_votes(y, members[gx], members[gy], body, pair_score, by,
                            left, right, scores) <= 0:  # fmt: skip
                 # y's other links favour the group it is in: x's record is not enough.
                 continue
@@ -428,7 +428,7 @@ def reassign_beaten(group_of: np.ndarray, left: np.ndarray, right: np.ndarray,
     return group_of, moved & ~fixed
 
 
-def _body_votes(y: int, to: list[int], at: list[int], body: np.ndarray,
+def body_votes(y: int, to: list[int], at: list[int], body: np.ndarray,
                 pair_score: dict[tuple[int, int], float], by: float, left: np.ndarray,
                 right: np.ndarray, scores: np.ndarray) -> int:  # fmt: skip
     """Body by body, does ``y`` score clearly higher with group ``to`` or with ``at`` (its
