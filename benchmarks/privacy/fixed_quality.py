@@ -90,18 +90,20 @@ def febrl(hardening: dict[str, Any] | None, thresholds, *, data: Any = None,
     return _sweep(clks, names, ids, truth, thresholds, **sweep)
 
 
-def municipal(generator: str, children: int, schema: Any, thresholds) -> list[dict[str, Any]]:
-    """One generator's town (seed 0, normal errors) encoded with ``schema``."""
+def municipal(generator: str, children: int, schema: Any, thresholds, *, data: Any = None,
+              **sweep: Any) -> list[dict[str, Any]]:  # fmt: skip
+    """One generator's town (seed 0, normal errors) encoded with ``schema``; ``data``: that
+    town when the caller already holds it; ``sweep``: keyword arguments of ``_sweep``."""
     from encoders.pipeline import encode_rows
 
-    ds = municipal_dataset(generator, children, seed=0)
+    ds = data if data is not None else municipal_dataset(generator, children, seed=0)
     names = list(ds.records)
     clks, ids = [], []
     for b in names:
         enc = encode_rows(ds.records[b], schema, baselines.BENCHMARK_SECRET, today=TODAY)
         clks.append(enc.clks)
         ids.append([ds.records[b][int(i)]["record_id"] for i in enc.index])
-    return _sweep(clks, names, ids, ds.truth, thresholds, ds.twin_pairs)
+    return _sweep(clks, names, ids, ds.truth, thresholds, ds.twin_pairs, **sweep)
 
 
 def main(argv: list[str] | None = None) -> int:

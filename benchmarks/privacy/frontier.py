@@ -34,7 +34,6 @@ from typing import Any
 
 from benchmarks import baselines
 from benchmarks.privacy import fixed_quality
-from benchmarks.privacy.fixed_quality import _sweep
 from benchmarks.privacy.run import CONFIGS, run_config, worst_graph
 from linkage.schema import builtin_schema
 
@@ -81,22 +80,14 @@ def quality(
     generators: Sequence[str] = GENERATORS, febrl: bool = True,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """F1 per data set (grid points, best, at the schema's default) with hardening ``block``."""
-    from benchmarks.quality import TODAY
-    from encoders.pipeline import encode_rows
-
     out: dict[str, dict[str, Any]] = {}
     schema = baselines.with_hardening(builtin_schema("children-v1"), block)
     grid = sorted({*thresholds, *DEFAULTS})
     for gen in generators:
-        ds = _municipal(gen, children)
-        names = list(ds.records)
-        clks, ids = [], []
-        for b in names:
-            enc = encode_rows(ds.records[b], schema, baselines.BENCHMARK_SECRET, today=TODAY)
-            clks.append(enc.clks)
-            ids.append([ds.records[b][int(i)]["record_id"] for i in enc.index])
-        points = _sweep(clks, names, ids, ds.truth, grid, ds.twin_pairs,
-                        stop_below=STOP_BELOW, good_enough=GOOD_ENOUGH)  # fmt: skip
+        points = fixed_quality.municipal(
+            gen, children, schema, grid, data=_municipal(gen, children),
+            stop_below=STOP_BELOW, good_enough=GOOD_ENOUGH,
+        )  # fmt: skip
         out[gen] = _summary(points)
     if febrl:
         fgrid = sorted({*thresholds, *DEFAULTS})
