@@ -180,6 +180,14 @@ AnyParty = Annotated[Principal, Depends(require_roles("operator", "coordinator",
 Recovery = Annotated[Principal, Depends(require_roles("recovery"))]
 
 
+def check_member(factory: sessionmaker[Session], principal: Principal, pid: str) -> None:
+    """404 unless the caller belongs to project ``pid``. Call it in the thread pool from an
+    async route: on SQLite every session takes the write lock (``BEGIN IMMEDIATE``) and may
+    wait for it, and waiting on the event loop would stall the request holding it."""
+    with factory() as session:
+        project_for(session, principal, pid)
+
+
 def latest_done_run(session: Session, pid: str) -> Run:
     """The project's newest finished run (the one every result is served from); 404 if none."""
     run = session.execute(

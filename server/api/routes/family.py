@@ -28,11 +28,12 @@ from server.api.deps import (
     SessionDep,
     SettingsDep,
     audit_note,
+    check_member,
     latest_done_run,
     project_for,
 )
 from server.api.receive import receive_request
-from server.api.routes.signals import _body_refs, check_member
+from server.api.routes.signals import _body_refs
 from server.core import audit
 from server.core.problems import Problem
 from server.core.security import new_id

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from linkage.signals import (
@@ -47,6 +47,7 @@ from server.api.deps import (
     SessionDep,
     SettingsDep,
     audit_note,
+    check_member,
     latest_done_run,
     project_for,
 )
@@ -417,14 +418,6 @@ def _decode_rows(rows: list[Any], size: int) -> tuple[list[str], list[bytes]]:
     if len(set(refs)) != len(refs):
         raise _bad(f"{len(refs) - len(set(refs))} ref(s) appear more than once", "duplicate-refs")
     return refs, blobs
-
-
-def check_member(factory: sessionmaker[Session], principal: Principal, pid: str) -> None:
-    """404 unless the caller belongs to project ``pid``. Call it in the thread pool from an
-    async route: on SQLite every session takes the write lock (``BEGIN IMMEDIATE``) and may
-    wait for it, and waiting on the event loop would stall the request holding it."""
-    with factory() as session:
-        project_for(session, principal, pid)
 
 
 def _body_refs(session: Session, settings: Any, pid: str, body: str) -> set[str]:
