@@ -69,16 +69,22 @@ def delete_ref_signals(session: Session, pid: str, body: str, refs: np.ndarray) 
         wanted = np.ascontiguousarray(refs, np.uint8).reshape(-1, _REF_BYTES).view(_VOID).ravel()
     if not wanted.size:
         return 0
-    stored = session.execute(
-        select(SignalRow.id, SignalRow.ref, SignalRow.upload_id).where(
-            SignalRow.project_id == pid, SignalRow.body == body
+    # Only the rows of these refs are read (stored refs are lowercase hex), a batch at a time.
+    flat = np.unique(wanted).tobytes().hex()
+    step = 2 * _REF_BYTES
+    hex_refs = [flat[i : i + step] for i in range(0, len(flat), step)]
+    hits: list[tuple[int, str]] = []
+    for start in range(0, len(hex_refs), _BATCH):
+        hits.extend(
+            (row_id, upload_id)
+            for row_id, upload_id in session.execute(
+                select(SignalRow.id, SignalRow.upload_id).where(
+                    SignalRow.project_id == pid,
+                    SignalRow.body == body,
+                    SignalRow.ref.in_(hex_refs[start : start + _BATCH]),
+                )
+            )
         )
-    ).all()
-    if not stored:
-        return 0
-    held = np.frombuffer(bytes.fromhex("".join(ref for _, ref, _ in stored)), _VOID)
-    gone = np.isin(held, wanted)
-    hits = [(row[0], row[2]) for row, g in zip(stored, gone, strict=True) if g]
     if not hits:
         return 0
     ids = [row_id for row_id, _ in hits]
