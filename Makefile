@@ -27,9 +27,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-# The suite runs on PYTEST_WORKERS processes (pytest-xdist). With 4 on the shared 2-core
-# box the whole suite took 16 min (46 min serially); 4 was not shown to beat 2 or 3 there
-# (on tests/e2e + tests/dashboard alone, 2 workers were as fast), so measure before tuning.
+# The suite runs on PYTEST_WORKERS processes (pytest-xdist). With 4 on the 2-core box a
+# clean-clone `.ci/run` takes about 5 min (46 min serially before the CLI fix and xdist);
+# 4 was not shown to beat 2 or 3 (on tests/e2e + tests/dashboard alone, 2 workers were as
+# fast), so measure before tuning.
 # --dist loadfile (see tests/conftest.py): each file runs whole on one worker (its
 # module-scoped servers and databases built once), tests/dashboard/ all on one (its demo
 # project built once).
