@@ -95,6 +95,41 @@ def test_beaten_slot_is_flagged() -> None:
     assert rv.evidence["contested"].max() < FLAG_AT
 
 
+def test_siblings_held_firmly_by_their_own_groups_are_not_a_beaten_slot() -> None:
+    # Two right groups of siblings: {0 (body 0), 2 (body 1), 4 (body 2)} and {1 (body 0),
+    # 3 (body 1)}. The sibling's body-1 record 3 scores 0.75 with 4, above 4's own
+    # body-1 record 2 (0.70, a poor record), but 3 is held at 0.99 by its own group and
+    # 4 at 0.99 by 0: no swap is plausible, so the slot only orders the list.
+    body = np.array([0, 0, 1, 1, 2])
+    left = np.array([0, 1, 0, 2, 3, 0])
+    right = np.array([4, 3, 2, 4, 4, 3])
+    scores = np.array([0.99, 0.99, 0.72, 0.70, 0.75, 0.65])
+    group_of = np.array([0, 1, 0, 1, 0])
+    rv = review_groups(group_of, 2, left, right, scores, body, _model(0.7))
+    assert rv.evidence["contested"].max() < FLAG_AT
+    assert not rv.flagged.any()
+    # The same slot with record 3 alone (not held by a group of its own) is beaten.
+    rv = review_groups(np.array([0, 1, 0, 2, 0]), 3, left[[0, 2, 3, 4, 5]],
+                       right[[0, 2, 3, 4, 5]], scores[[0, 2, 3, 4, 5]], body, _model(0.7))  # fmt: skip
+    assert rv.evidence["contested"][0] >= FLAG_AT
+
+
+def test_dedup_body_records_in_two_groups_are_a_missed_link_not_a_clash() -> None:
+    # One deduplicating body: two groups of duplicates with a pair between them just
+    # below the threshold. Without ``dedup`` they clash (same body) and only order the
+    # list; with it the pair is a missed link.
+    body = np.zeros(4, np.int64)
+    left, right = np.array([0, 2, 1]), np.array([1, 3, 2])
+    scores = np.array([0.95, 0.95, 0.79])
+    group_of = np.array([0, 0, 1, 1])
+    model = _model(0.7)
+    clash = review_groups(group_of, 2, left, right, scores, body, model)
+    assert clash.evidence["missed"].max() == 0.0
+    dd = review_groups(group_of, 2, left, right, scores, body, model, dedup=np.array([True]))
+    assert dd.evidence["missed"][0] == dd.evidence["missed"][1] > 0.0
+    assert dd.flagged.all()
+
+
 def test_low_link_is_flagged_only_when_challenged() -> None:
     # Records 0 (body 0) and 2 (body 1) were joined at 0.78 (P(match) about 0.12 under a
     # step at 0.8). Record 1 (body 0, alone) scores with 2 as well: at 0.785 it challenges
