@@ -185,14 +185,28 @@ def wrong_groups(pred: Mapping[RecordKey, Hashable], truth: Mapping[RecordKey, s
 
 
 def review_scores(pred, flagged: set, truth) -> dict[str, float]:
-    wrong = wrong_groups(pred, truth)
+    """The review list against the truth, over the records that reached the linkage.
+
+    A record the encoder rejected (with a clear error for the department: file, row,
+    column) is not in ``pred``; the linkage never saw it, so the group its person's other
+    records form is judged on what was submitted. ``rejected_records`` counts them, and
+    ``wrong_groups_all`` / ``flag_recall_all`` count them as the strict reading would (the
+    groups left without them and their own missing groups as wrong, never flaggable).
+    """
+    submitted = {k: p for k, p in truth.items() if k in pred}
+    wrong = wrong_groups(pred, submitted)
+    wrong_all = wrong_groups(pred, truth)
     hit = len(flagged & wrong)
+    hit_all = len(flagged & wrong_all)
     return {
         "flagged_groups": len(flagged),
         "wrong_groups": len(wrong),
         "flagged_wrong": hit,
         "flag_precision": hit / len(flagged) if flagged else 0.0,
         "flag_recall": hit / len(wrong) if wrong else 1.0,
+        "rejected_records": len(truth) - len(submitted),
+        "wrong_groups_all": len(wrong_all),
+        "flag_recall_all": hit_all / len(wrong_all) if wrong_all else 1.0,
     }
 
 
@@ -436,6 +450,8 @@ def _line(m: Mapping[str, Any]) -> str:
         s += (
             f" review flagged {_fmt(r['flagged_groups'], 0)} wrong {_fmt(r['wrong_groups'], 0)}"
             f" prec {_fmt(r['flag_precision'], 3)} rec {_fmt(r['flag_recall'], 3)}"
+            f" (rejected {_fmt(r['rejected_records'], 0)}, rec incl. them"
+            f" {_fmt(r['flag_recall_all'], 3)})"
         )
     if "threshold" in m:
         s += f" t {_fmt(m['threshold'], 3)}"
@@ -462,14 +478,17 @@ def markdown(results: Sequence[Mapping[str, Any]]) -> str:
             lines.append(f"| {r['dataset']} | {m} | " + " | ".join(cells) + " |")
     lines += ["", "Review list (Kakehashi):", "",
               "| data set | flagged | wrong groups | flagged that are wrong |"
-              " wrong that are flagged | threshold |", "|---|---|---|---|---|---|"]  # fmt: skip
+              " wrong that are flagged | records the encoder rejected |"
+              " wrong that are flagged, rejected records counted | threshold |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in results:
         v = r["methods"].get("kakehashi")
         if v and "review" in v:
             rv = v["review"]
             lines.append(f"| {r['dataset']} | {_fmt(rv['flagged_groups'], 1)} | "
                          f"{_fmt(rv['wrong_groups'], 1)} | {_fmt(rv['flag_precision'], 3)} | "
-                         f"{_fmt(rv['flag_recall'], 3)} | {_fmt(v.get('threshold'), 3)} |",
+                         f"{_fmt(rv['flag_recall'], 3)} | {_fmt(rv['rejected_records'], 1)} | "
+                         f"{_fmt(rv['flag_recall_all'], 3)} | {_fmt(v.get('threshold'), 3)} |",
                          )  # fmt: skip
     return "\n".join(lines) + "\n"
 
