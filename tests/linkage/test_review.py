@@ -109,8 +109,9 @@ def test_siblings_held_firmly_by_their_own_groups_are_not_a_beaten_slot() -> Non
     assert rv.evidence["contested"].max() < FLAG_AT
     assert not rv.flagged.any()
     # The same slot with record 3 alone (not held by a group of its own) is beaten.
-    rv = review_groups(np.array([0, 1, 0, 2, 0]), 3, left[[0, 2, 3, 4, 5]],
-                       right[[0, 2, 3, 4, 5]], scores[[0, 2, 3, 4, 5]], body, _model(0.7))  # fmt: skip
+    keep = [0, 2, 3, 4, 5]
+    rv = review_groups(np.array([0, 1, 0, 2, 0]), 3, left[keep], right[keep], scores[keep],
+                       body, _model(0.7))  # fmt: skip
     assert rv.evidence["contested"][0] >= FLAG_AT
 
 
