@@ -216,8 +216,14 @@ def _febrl_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
 THRESHOLD_FROM_DATA = True
 
 
-def kakehashi_run(ds: Dataset, secret: bytes) -> tuple[dict[RecordKey, Hashable], set, dict]:
-    """Encode with the default schema (FEBRL: benchmark schema) and link with defaults."""
+def kakehashi_run(ds: Dataset, secret: bytes, *, dedup: bool | None = None
+                  ) -> tuple[dict[RecordKey, Hashable], set, dict]:  # fmt: skip
+    """Encode with the default schema (FEBRL: benchmark schema) and link with defaults.
+
+    ``dedup``: every body deduplicates (True) or none does (False); default
+    ``ds.dedup``. ``benchmarks.dedup_municipal`` sets it on municipal data, whose bodies
+    hold one record per child, to see whether deduplication merges different children.
+    """
     from linkage.engine import link
 
     t0 = time.perf_counter()
@@ -242,7 +248,7 @@ def kakehashi_run(ds: Dataset, secret: bytes) -> tuple[dict[RecordKey, Hashable]
             clks.append(enc.clks)
             ids.append([ds.records[b][int(i)]["record_id"] for i in enc.index])
     t1 = time.perf_counter()
-    dedup = [True] * len(clks) if ds.dedup else None
+    dedup = [True] * len(clks) if (ds.dedup if dedup is None else dedup) else None
     result = link(clks, threshold=schema.default_threshold, dedup=dedup,
                   threshold_from_data=THRESHOLD_FROM_DATA)  # fmt: skip
     t2 = time.perf_counter()
