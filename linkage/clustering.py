@@ -25,8 +25,8 @@ stranger reached through one good-looking pair does not. With the records' CLKs 
 (``clks``; ``engine.decide`` passes them), every pair between the two groups is scored
 exactly on demand, so the candidate stages keep only pairs at or above the threshold, and
 the floor is ``support_floor``: down to ``SUPPORT_MARGIN`` (0.10) below the threshold, but
-never as low as the score that one pair of unrelated records in a thousand reaches
-(``SUPPORT_CHANCE``, estimated from a fixed sample of the run's own record pairs), so
+never below the typical score of two unrelated records plus ``SUPPORT_SPREADS`` (5) of
+their spreads (median and MAD of a fixed sample of the run's own record pairs), so
 duplicates that each differ from their original in their own way (a star: copy–copy
 pairs a little below the threshold) are one group, while where strangers score close to
 the threshold the floor stays at it. Without CLKs the pairs given are counted (pairs not
@@ -59,12 +59,16 @@ SUPPORT_MARGIN = BELOW
 """The support floor lies at most this far below the run's threshold: ``threshold.BELOW``
 (0.10), the band below the schema's threshold in which the engine already accepts that
 true matches may score (the learned threshold may lie anywhere in it)."""
-SUPPORT_CHANCE = 1e-3
-"""... and never as low as the score that more than one in a thousand pairs of the run's
-records reach: those pairs are nearly all unrelated people, so a supporting pair is one
-that strangers rarely reach. With this share a stranger chained onto a group of three
-(three pairs across, two needed) finds its second pair by chance about twice in a
-thousand tries."""
+SUPPORT_SPREADS = 5.0
+"""... and never below the typical score of two unrelated records plus this many of their
+spreads: the median Dice of a sample of the run's record pairs (nearly all strangers) plus
+five times ``1.4826 * MAD`` (the standard deviation, were the scores normal). Median and
+MAD hardly move with a share of duplicates in the sample or with the noise of its tail.
+Were their scores normal, fewer than one stranger pair in a million would reach it;
+measured, the score one sampled pair in a thousand reaches lies 3.3 to 4.4 spreads above
+the median (FEBRL's schema and both municipal generators)."""
+SUPPORT_MIN_RECORDS = 100
+"""Runs with fewer records say too little about strangers: their floor is the threshold."""
 SUPPORT_SAMPLE = 1 << 20
 """Record pairs drawn (with a fixed seed, so every run over the same records draws the
 same ones) to estimate that score."""
@@ -206,22 +210,22 @@ def _dice_of(words, popcounts, a, b):
 
 def support_floor(clks: PackedClks, threshold: float) -> float:
     """The lowest score at which a pair supports a merge that repeats a deduplicating body:
-    ``threshold - SUPPORT_MARGIN``, raised to the score that a share ``SUPPORT_CHANCE`` of
-    ``SUPPORT_SAMPLE`` record pairs drawn with a fixed seed reach (nearly all strangers),
-    and never above ``threshold``.
+    ``threshold - SUPPORT_MARGIN``, raised to ``median + SUPPORT_SPREADS * 1.4826 * MAD``
+    of the Dice of ``SUPPORT_SAMPLE`` record pairs drawn with a fixed seed (nearly all
+    strangers), and never above ``threshold``; the threshold itself for runs of fewer
+    than ``SUPPORT_MIN_RECORDS`` records or when most sampled pairs score alike (no
+    spread).
 
-    Where strangers score close to the threshold (an encoding balanced to half ones puts
-    unrelated records near Dice 0.5 and the municipal threshold at 0.6) the floor stays at
-    the threshold, so the rule is what it was; where they score far below it (FEBRL's
-    schema, threshold 0.8) pairs a little below the threshold count. A run whose records
-    are so few or so often duplicates that matches make up that share of the sample gets
-    its floor from the matches, i.e. at the threshold: the old rule, never a looser one.
-    Depends only on the CLKs in global order, so full, incremental and Dask runs of the
-    same records agree.
+    Where strangers score close to the threshold (the municipal encoding is balanced to
+    half ones: strangers at 0.50 ± 0.03, threshold 0.6, about four spreads apart) the floor
+    stays at the threshold, so the rule is what it was; where they score far below it
+    (FEBRL's schema: strangers at 0.66 ± 0.024, threshold 0.8, six spreads) pairs a little
+    below the threshold count. Depends only on the CLKs in global order, so full,
+    incremental and Dask runs of the same records agree.
     """
     n = len(clks)
     t = float(threshold)
-    if n < 2:
+    if n < SUPPORT_MIN_RECORDS:
         return t
     rng = np.random.default_rng(_SAMPLE_SEED)
     a = rng.integers(0, n, SUPPORT_SAMPLE)
@@ -229,9 +233,11 @@ def support_floor(clks: PackedClks, threshold: float) -> float:
     b += b >= a  # a pair of two different records
     scores = _dice_of(np.ascontiguousarray(clks.words),
                       np.ascontiguousarray(clks.popcounts, np.int32), a, b)  # fmt: skip
-    k = min(int(np.ceil((1.0 - SUPPORT_CHANCE) * scores.size)), scores.size - 1)
-    reached = float(np.partition(scores, k)[k])
-    return min(t, max(t - SUPPORT_MARGIN, reached))
+    middle = float(np.median(scores))
+    spread = 1.4826 * float(np.median(np.abs(scores - middle)))
+    if spread == 0:  # most sampled pairs score alike: no estimate of the spread
+        return t
+    return min(t, max(t - SUPPORT_MARGIN, middle + SUPPORT_SPREADS * spread))
 
 
 @numba.njit(cache=True)
