@@ -230,12 +230,10 @@ def _febrl_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
 THRESHOLD_FROM_DATA = True
 
 
-def kakehashi_run(ds: Dataset, secret: bytes) -> tuple[dict[RecordKey, Hashable], set, dict]:
-    """Encode with the default schema (FEBRL: benchmark schema) and link with defaults."""
-    from linkage.engine import link
-
-    t0 = time.perf_counter()
-    bodies = list(ds.records)
+def kakehashi_encode(ds: Dataset, secret: bytes) -> tuple[list[list[str]], list[np.ndarray], float]:
+    """Each body's record ids and CLKs (default schema; FEBRL: benchmark schema) and the
+    schema's threshold. The default schema's hardening draws fresh noise per call, so two
+    calls give different CLKs: reuse the result to compare linkage settings paired."""
     ids: list[list[str]] = []
     clks = []
     if ds.name.startswith("febrl"):
@@ -243,7 +241,7 @@ def kakehashi_run(ds: Dataset, secret: bytes) -> tuple[dict[RecordKey, Hashable]
 
         schema = baselines._febrl_schema()
         hasher = ClkHasher(schema, secret)
-        for b in bodies:
+        for b in ds.records:
             clks.append(hasher.hash_rows(_febrl_rows(ds.records[b])))
             ids.append([r["record_id"] for r in ds.records[b]])
     else:
@@ -251,13 +249,31 @@ def kakehashi_run(ds: Dataset, secret: bytes) -> tuple[dict[RecordKey, Hashable]
         from linkage.schema import default_schema
 
         schema = default_schema()
-        for b in bodies:
+        for b in ds.records:
             enc = encode_rows(ds.records[b], schema, secret, today=TODAY)
             clks.append(enc.clks)
             ids.append([ds.records[b][int(i)]["record_id"] for i in enc.index])
+    return ids, clks, float(schema.default_threshold)
+
+
+def kakehashi_run(ds: Dataset, secret: bytes, *, dedup: bool | None = None,
+                  encoded: tuple[list[list[str]], list[np.ndarray], float] | None = None,
+                  ) -> tuple[dict[RecordKey, Hashable], set, dict]:  # fmt: skip
+    """Encode with the default schema (FEBRL: benchmark schema) and link with defaults.
+
+    ``dedup``: every body deduplicates (True) or none does (False); default
+    ``ds.dedup``. ``benchmarks.dedup_municipal`` sets it on municipal data, whose bodies
+    hold one record per child, to see whether deduplication merges different children.
+    ``encoded``: ``kakehashi_encode``'s result, to link CLKs already made.
+    """
+    from linkage.engine import link
+
+    t0 = time.perf_counter()
+    bodies = list(ds.records)
+    ids, clks, threshold = kakehashi_encode(ds, secret) if encoded is None else encoded
     t1 = time.perf_counter()
-    dedup = [True] * len(clks) if ds.dedup else None
-    result = link(clks, threshold=schema.default_threshold, dedup=dedup,
+    dedup = [True] * len(clks) if (ds.dedup if dedup is None else dedup) else None
+    result = link(clks, threshold=threshold, dedup=dedup,
                   threshold_from_data=THRESHOLD_FROM_DATA)  # fmt: skip
     t2 = time.perf_counter()
     pred: dict[RecordKey, Hashable] = {}

@@ -19,14 +19,23 @@ applied and is counted in ``Clustering.conflicts``.
 Deduplicating bodies have no one-record-per-body rule to stop a chain (``a``–``b``,
 ``b``–``c``, … each above the threshold while ``a`` and ``c`` are strangers), so a merge
 that would put two records of one such body into one group must be *supported*: at
-least half of the pairs between the two groups score at or above the threshold (pairs
-not given count as below it). Two groups of one person's duplicates score high on most
-of their pairs; a stranger reached through one good-looking pair does not. Merges that
-repeat no body (every merge of a run without dedup bodies) are not checked, so those
-runs are grouped exactly as before. The groups on both sides of a refused merge get
-``review=True`` (a stranger kept out, or one person's records left in two groups: a person
-decides). ``Clustering.support`` keeps, per group, the lowest support any of its checked
-merges had (1.0 where none was checked).
+least half of the pairs between the two groups score at or above the run's *support
+floor*. Two groups of one person's duplicates score high on most of their pairs; a
+stranger reached through one good-looking pair does not. With the records' CLKs given
+(``clks``; ``engine.decide`` passes them), every pair between the two groups is scored
+exactly on demand, so the candidate stages keep only pairs at or above the threshold, and
+the floor is ``support_floor``: down to ``SUPPORT_MARGIN`` (0.10) below the threshold, but
+never below the typical score of two unrelated records plus ``SUPPORT_SPREADS`` (5) of
+their spreads (median and MAD of a fixed sample of the run's own record pairs), so
+duplicates that each differ from their original in their own way (a star: copy–copy
+pairs a little below the threshold) are one group, while where strangers score close to
+the threshold the floor stays at it. Without CLKs the pairs given are counted (pairs not
+given do not support) from ``floor``, default the threshold. Merges that repeat no body
+(every merge of a run without dedup bodies) are not checked, so those runs are grouped
+exactly as before. The groups on both sides of a refused merge get ``review=True`` (a
+stranger kept out, or one person's records left in two groups: a person decides).
+``Clustering.support`` keeps, per group, the lowest support any of its checked merges had
+(1.0 where none was checked).
 """
 
 from __future__ import annotations
@@ -37,11 +46,33 @@ import numba
 import numpy as np
 
 from linkage.errors import LinkageError
+from linkage.packed import PackedClks
+from linkage.similarity import _popcount
+from linkage.threshold import BELOW
 
 MAX_BODIES = 62
 DEDUP_SUPPORT = 0.5
-"""Share of the pairs between two groups that must reach the threshold before a merge
-may put two records of one deduplicating body together."""
+"""Share of the pairs between two groups that must *support* a merge (score at least the
+run's support floor, ``support_floor``) before it may put two records of one
+deduplicating body together."""
+SUPPORT_MARGIN = BELOW
+"""The support floor lies at most this far below the run's threshold: ``threshold.BELOW``
+(0.10), the band below the schema's threshold in which the engine already accepts that
+true matches may score (the learned threshold may lie anywhere in it)."""
+SUPPORT_SPREADS = 5.0
+"""... and never below the typical score of two unrelated records plus this many of their
+spreads: the median Dice of a sample of the run's record pairs (nearly all strangers) plus
+five times ``1.4826 * MAD`` (the standard deviation, were the scores normal). Median and
+MAD hardly move with a share of duplicates in the sample or with the noise of its tail.
+Were their scores normal, fewer than one stranger pair in a million would reach it;
+measured, the score one sampled pair in a thousand reaches lies 3.3 to 4.4 spreads above
+the median (FEBRL's schema and both municipal generators)."""
+SUPPORT_MIN_RECORDS = 100
+"""Runs with fewer records say too little about strangers: their floor is the threshold."""
+SUPPORT_SAMPLE = 1 << 20
+"""Record pairs drawn (with a fixed seed, so every run over the same records draws the
+same ones) to estimate that score."""
+_SAMPLE_SEED = 0x5EED
 
 
 @dataclass(frozen=True)
@@ -58,9 +89,11 @@ class Clustering:
         ambiguous: number of pairs left unmerged because they were ambiguous.
         conflicts: number of ``must_link`` pairs that could not be applied.
         refused: number of merges of deduplicating records refused for lack of support.
-        support: ``(n_groups,)`` float64, the lowest share of pairs at or above the
-            threshold between the two sides of any merge that repeated a deduplicating
-            body in the group (1.0 where no such merge happened).
+        support: ``(n_groups,)`` float64, the lowest share of supporting pairs (scoring
+            at least ``floor``) between the two sides of any merge that repeated a
+            deduplicating body in the group (1.0 where no such merge happened).
+        floor: the score from which a pair supported such a merge (the threshold in
+            runs without a deduplicating body).
     """
 
     group_of: np.ndarray
@@ -71,6 +104,7 @@ class Clustering:
     conflicts: int = 0
     refused: int = 0
     support: np.ndarray | None = None
+    floor: float = 0.0
 
 
 @numba.njit(cache=True, inline="always")
@@ -108,8 +142,8 @@ def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, m
 
 @numba.njit(cache=True)
 def _support(rx, ry, parent, size, ring, adj_start, adj_node, adj_score, t):
-    """Pairs ``>= t`` between the groups of roots ``rx`` and ``ry``, counted from the
-    smaller group's members (``ring``: each record's next member, circular)."""
+    """Listed pairs ``>= t`` between the groups of roots ``rx`` and ``ry``, counted from
+    the smaller group's members (``ring``: each record's next member, circular)."""
     if size[rx] > size[ry]:
         rx, ry = ry, rx
     count = 0
@@ -125,6 +159,85 @@ def _support(rx, ry, parent, size, ring, adj_start, adj_node, adj_score, t):
         if x == rx:
             break
     return count
+
+
+@numba.njit(cache=True)
+def _support_clks(rx, ry, size, ring, words, popcounts, t, need):
+    """Pairs between the groups of roots ``rx`` and ``ry`` whose exact Dice (from the
+    packed CLKs, the arithmetic of ``similarity``) is ``>= t``: every member of one group
+    against every member of the other. Stops early once fewer than ``need`` pairs can be
+    reached (the merge is refused either way); an accepted merge counts every pair."""
+    total = size[rx] * size[ry]
+    count = 0
+    seen = 0
+    x = rx
+    while True:
+        y = ry
+        while True:
+            c = 0
+            for w in range(words.shape[1]):
+                c += _popcount(words[x, w] & words[y, w])
+            d = popcounts[x] + popcounts[y]
+            s = 2.0 * c / d if d > 0 else 0.0
+            if s >= t:
+                count += 1
+            seen += 1
+            if count + (total - seen) < need:
+                return count
+            y = ring[y]
+            if y == ry:
+                break
+        x = ring[x]
+        if x == rx:
+            break
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _dice_of(words, popcounts, a, b):
+    """Exact Dice of the record pairs ``a[i]``–``b[i]``."""
+    out = np.empty(a.shape[0])
+    for i in range(a.shape[0]):
+        x = a[i]
+        y = b[i]
+        c = 0
+        for w in range(words.shape[1]):
+            c += _popcount(words[x, w] & words[y, w])
+        d = popcounts[x] + popcounts[y]
+        out[i] = 2.0 * c / d if d > 0 else 0.0
+    return out
+
+
+def support_floor(clks: PackedClks, threshold: float) -> float:
+    """The lowest score at which a pair supports a merge that repeats a deduplicating body:
+    ``threshold - SUPPORT_MARGIN``, raised to ``median + SUPPORT_SPREADS * 1.4826 * MAD``
+    of the Dice of ``SUPPORT_SAMPLE`` record pairs drawn with a fixed seed (nearly all
+    strangers), and never above ``threshold``; the threshold itself for runs of fewer
+    than ``SUPPORT_MIN_RECORDS`` records or when most sampled pairs score alike (no
+    spread).
+
+    Where strangers score close to the threshold (the municipal encoding is balanced to
+    half ones: strangers at 0.50 ± 0.03, threshold 0.6, about four spreads apart) the floor
+    stays at the threshold, so the rule is what it was; where they score far below it
+    (FEBRL's schema: strangers at 0.66 ± 0.024, threshold 0.8, six spreads) pairs a little
+    below the threshold count. Depends only on the CLKs in global order, so full,
+    incremental and Dask runs of the same records agree.
+    """
+    n = len(clks)
+    t = float(threshold)
+    if n < SUPPORT_MIN_RECORDS:
+        return t
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    a = rng.integers(0, n, SUPPORT_SAMPLE)
+    b = rng.integers(0, n - 1, SUPPORT_SAMPLE)
+    b += b >= a  # a pair of two different records
+    scores = _dice_of(np.ascontiguousarray(clks.words),
+                      np.ascontiguousarray(clks.popcounts, np.int32), a, b)  # fmt: skip
+    middle = float(np.median(scores))
+    spread = 1.4826 * float(np.median(np.abs(scores - middle)))
+    if spread == 0:  # most sampled pairs score alike: no estimate of the spread
+        return t
+    return min(t, max(t - SUPPORT_MARGIN, middle + SUPPORT_SPREADS * spread))
 
 
 @numba.njit(cache=True)
@@ -153,7 +266,8 @@ def _join(rx, ry, parent, mask, has_cl, size, ring, support):
 
 @numba.njit(cache=True)
 def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin,
-            t, ml_left, ml_right, cl_left, cl_right, need):  # fmt: skip
+            t, ml_left, ml_right, cl_left, cl_right, need, t_support, words,
+            popcounts):  # fmt: skip
     parent = np.arange(n)
     mask = np.empty(n, np.int64)
     for x in range(n):
@@ -167,6 +281,9 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
     ring = np.arange(n)
     support = np.ones(n)
     refused = 0
+    # A refused merge of two unchanged groups is refused again: (root, root, size, size)
+    # names them (a group keeps its root and size until it grows).
+    refusals = {(np.int64(-1), np.int64(-1), np.int64(0), np.int64(0))}
     merges = 0
     ambiguous = 0
     conflicts = 0
@@ -208,10 +325,21 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
                 ambiguous += 1
                 continue
         if (mask[rx] & mask[ry] & dedup_bits) != 0:
-            # Two records of one deduplicating body: most pairs across must agree.
-            agree = _support(rx, ry, parent, size, ring, adj_start, adj_node, adj_score, t)
-            share = agree / (size[rx] * size[ry])
-            if agree < need * size[rx] * size[ry]:
+            # Two records of one deduplicating body: most pairs across must support it.
+            lo, hi = min(rx, ry), max(rx, ry)
+            key = (lo, hi, size[lo], size[hi])
+            total = size[rx] * size[ry]
+            if key in refusals:
+                agree = -1
+            elif words.shape[0] > 0:
+                agree = _support_clks(rx, ry, size, ring, words, popcounts, t_support,
+                                      need * total)  # fmt: skip
+            else:
+                agree = _support(rx, ry, parent, size, ring, adj_start, adj_node, adj_score,
+                                 t_support)  # fmt: skip
+            share = agree / total
+            if agree < need * total:
+                refusals.add(key)
                 # A refused merge is either a stranger kept out or one person's records
                 # left in two groups: a person decides (review evidence).
                 flagged[x] = True
@@ -255,6 +383,8 @@ def cluster(
     cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
     decided: np.ndarray | None = None,
     support: float = DEDUP_SUPPORT,
+    clks: PackedClks | None = None,
+    floor: float | None = None,
 ) -> Clustering:
     """Group ``n`` records from scored pairs.
 
@@ -274,9 +404,17 @@ def cluster(
             never in one group.
         decided: ``(n,)`` bool, True for records a person has already reviewed; they do
             not flag their group for review again.
-        support: share (0–1) of the pairs between two groups that must score at or
-            above ``threshold`` for a merge that repeats a deduplicating body; 0 turns
-            the check off (connected components within those bodies).
+        support: share (0–1) of the pairs between two groups that must support a merge
+            that repeats a deduplicating body; 0 turns the check off (connected
+            components within those bodies).
+        clks: the ``n`` records' packed CLKs, in global index order. Given, the support
+            of a merge is counted from the exact Dice of *every* pair between the two
+            groups, computed here, so no stage before needs to keep pairs below the
+            threshold; without it, from the pairs given (pairs not given count as not
+            supporting). ``engine.decide`` passes them for runs with a dedup body.
+        floor: a pair supports such a merge when it scores at least ``floor`` (at most
+            ``threshold``); default ``support_floor(clks, threshold)`` with ``clks``, else
+            ``threshold``.
     """
     body = np.asarray(body, np.int64)
     n_bodies = int(body.max()) + 1 if n else 0
@@ -286,6 +424,10 @@ def cluster(
         raise LinkageError(f"review_margin must not be negative, got {review_margin}")
     if not 0 <= support <= 1:
         raise LinkageError(f"support must lie in [0, 1], got {support}")
+    if clks is not None and len(clks) != n:
+        raise LinkageError(f"clks holds {len(clks)} records, expected {n}")
+    if floor is not None and not 0 <= floor <= threshold:
+        raise LinkageError(f"floor must lie in [0, threshold], got {floor}")
     dedup_bits = 0
     if dedup is not None:
         for d, on in enumerate(dedup):
@@ -312,11 +454,19 @@ def cluster(
     adj_start = np.searchsorted(nodes[adj], np.arange(n + 1)).astype(np.int64)
     ml_left, ml_right = _index_pairs(must_link, n, "must_link")
     cl_left, cl_right = _index_pairs(cannot_link, n, "cannot_link")
+    if clks is not None and dedup_bits:
+        words, popcounts = clks.words, clks.popcounts
+        if floor is None:
+            floor = support_floor(clks, threshold)
+    else:
+        words, popcounts = np.zeros((0, 1), np.uint64), np.zeros(0, np.int32)
+    floor = float(threshold) if floor is None or not dedup_bits else float(floor)
     roots, flagged, merges, ambiguous, conflicts, refused, support = _greedy(
         n, left, right, scores, body, np.int64(dedup_bits), adj_start,
         np.ascontiguousarray(others[adj]), np.ascontiguousarray(both[adj]),
         float(review_margin), float(threshold), ml_left, ml_right, cl_left, cl_right,
-        float(support),
+        float(support), floor,
+        np.ascontiguousarray(words), np.ascontiguousarray(popcounts, np.int32),
     )  # fmt: skip
     if decided is not None:
         decided = np.asarray(decided, bool)
@@ -332,7 +482,7 @@ def cluster(
     group_support = np.ones(uniq.size)
     group_support[group_of] = support
     return Clustering(group_of, int(uniq.size), review, int(merges), int(ambiguous),
-                      int(conflicts), int(refused), group_support)  # fmt: skip
+                      int(conflicts), int(refused), group_support, floor)  # fmt: skip
 
 
 def reassign_beaten(group_of: np.ndarray, left: np.ndarray, right: np.ndarray,

@@ -410,7 +410,8 @@ def link_delta(
     # 4. cluster, move, review: engine.decide, the same code as a full run.
     model = ScoreModel(float(threshold), "fixed", float(threshold))
     dec = decide(n, left, right, scores, body, dedup_arr, model, review_margin=review_margin,
-                 must_link=must_link, cannot_link=cannot_link, decided=decided)  # fmt: skip
+                 must_link=must_link, cannot_link=cannot_link, decided=decided,
+                 clks=clks if dedup_arr.any() else None)  # fmt: skip
     t3 = time.perf_counter()
 
     complete = previous.complete

@@ -205,6 +205,15 @@ def _exhaustive(
     return left, right, np.concatenate(scores or [np.zeros(0)]), comparisons, best
 
 
+def _concat(packed: list[PackedClks]) -> PackedClks:
+    """All bodies' packed CLKs in global index order."""
+    if len(packed) == 1:
+        return packed[0]
+    return PackedClks(np.concatenate([p.words for p in packed]),
+                      np.concatenate([p.popcounts for p in packed]),
+                      packed[0].bit_length)  # fmt: skip
+
+
 def _near_pairs(best: tuple[np.ndarray, np.ndarray], below: float
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """The pairs of each record with its two best partners per body scoring ``< below``
@@ -289,6 +298,7 @@ def link(
     t1 = time.perf_counter()
 
     stats: dict[str, float] = {}
+    all_clks: PackedClks | None = None
     if candidates is not None:
         left, right, scores, comparisons, best, extra = candidates(
             packed, dedup_arr, float(threshold), config, floor if learn else None
@@ -305,6 +315,7 @@ def link(
             packed[0].bit_length,
         )
         del packed  # allc holds the same words: the per-body copies go before blocking
+        all_clks = allc
         blocked = lsh_candidates(allc, body, dedup_arr, floor, config, workers=workers)
         left, right, scores = blocked.left, blocked.right, blocked.scores
         comparisons = blocked.comparisons
@@ -340,8 +351,14 @@ def link(
     t3 = time.perf_counter()
 
     n = int(sizes.sum())
+    clks = None
+    if dedup_arr.any():
+        # The support rule of deduplicating bodies scores pairs between small groups
+        # from the CLKs themselves (``clustering.cluster``).
+        clks = all_clks if all_clks is not None else _concat(packed)
     dec = decide(n, left, right, scores, body, dedup_arr, model, review_margin=review_margin,
-                 must_link=must_link, cannot_link=cannot_link, decided=decided)  # fmt: skip
+                 must_link=must_link, cannot_link=cannot_link, decided=decided,
+                 clks=clks)  # fmt: skip
     t5 = time.perf_counter()
 
     group_of = [dec.group_of[o : o + s].copy() for o, s in zip(offsets, sizes, strict=True)]
@@ -374,7 +391,9 @@ class Decision:
         review, review_risk, review_order: as in ``LinkResult``.
         stats: ``candidate_pairs``, ``threshold``, ``threshold_learned``, ``merges``,
             ``reassigned``, ``ambiguous_pairs``, ``dedup_refused`` (merges of
-            deduplicating records refused for lack of support), ``review_groups``,
+            deduplicating records refused for lack of support), ``support_floor`` (with
+            a dedup body: the score from which a pair supports such a merge, see
+            ``clustering.support_floor``), ``review_groups``,
             ``constraint_conflicts``, ``seconds_cluster``, ``seconds_review``.
     """
 
@@ -391,7 +410,7 @@ def decide(
     dedup: np.ndarray, model: ScoreModel, *, review_margin: float = DEFAULT_REVIEW_MARGIN,
     must_link: tuple[np.ndarray, np.ndarray] | None = None,
     cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
-    decided: np.ndarray | None = None,
+    decided: np.ndarray | None = None, clks: PackedClks | None = None,
 ) -> Decision:  # fmt: skip
     """Everything after scoring, shared by ``link`` and ``linkage.delta.link_delta`` so
     that full and incremental runs cannot drift apart: ``clustering.cluster`` over the
@@ -406,12 +425,16 @@ def decide(
         dedup: ``(n_bodies,)`` bool.
         model: the run's threshold and score model (``threshold.ScoreModel``).
         review_margin, must_link, cannot_link, decided: as for ``link``.
+        clks: ``(n,)`` packed CLKs in global index order; with a dedup body, the support
+            rule scores the pairs between two groups from them (``clustering.cluster``),
+            so it does not depend on which pairs below the threshold were kept.
     """
     t0 = time.perf_counter()
     t_run = float(model.threshold)
     grouped = cluster(
         n, left, right, scores, body, dedup=dedup, review_margin=review_margin,
         threshold=t_run, must_link=must_link, cannot_link=cannot_link, decided=decided,
+        clks=clks,
     )  # fmt: skip
     # A record joined to the other twin's group while its own twin's record scores
     # clearly higher with it is moved there (decided by its direct scores); the review
@@ -449,4 +472,6 @@ def decide(
         "seconds_cluster": t1 - t0,
         "seconds_review": t2 - t1,
     }
+    if np.any(dedup):
+        stats["support_floor"] = float(grouped.floor)
     return Decision(group_all, grouped.n_groups, flagged, rev.risk, ranking, stats)

@@ -1,5 +1,8 @@
 """Deduplicating bodies: a merge that repeats a body must be supported by most pairs
-between the two groups, so strangers are not chained together (``clustering.cluster``)."""
+between the two groups, so strangers are not chained together (``clustering.cluster``).
+With the CLKs given, the pairs between two groups are scored exactly on demand and count
+from the run's support floor (``clustering.support_floor``), a little below the threshold
+where strangers score far below it."""
 
 from __future__ import annotations
 
@@ -10,9 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkage.clustering import cluster
+from linkage.clustering import SUPPORT_MARGIN, cluster, support_floor
+from linkage.delta import link_delta, state_of
 from linkage.engine import link
 from linkage.errors import LinkageError
+from linkage.packed import PackedClks, pack
 
 
 def _pairs(edges: list[tuple[int, int, float]]):
@@ -212,3 +217,224 @@ def test_support_zero_is_connected_components_and_bad_values_are_refused() -> No
     assert c.n_groups == 1 and c.refused == 0
     with pytest.raises(LinkageError, match="support"):
         cluster(n, *edges, np.zeros(n, np.int64), dedup=ONE_BODY, support=1.5)
+
+
+# -- support scored from the CLKs -----------------------------------------------------------
+WIDTH = 1024
+
+
+def _bits(rows: list[np.ndarray]) -> np.ndarray:
+    return np.packbits(np.array(rows, dtype=np.uint8), axis=1)
+
+
+def _strangers(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    # Half the bits set: two strangers score about 0.5 (sd 0.02), far below 0.8.
+    return list((rng.random((n, WIDTH)) < 0.5).astype(np.uint8))
+
+
+def _half(rng: np.random.Generator) -> np.ndarray:
+    row = np.zeros(WIDTH, np.uint8)
+    row[rng.choice(WIDTH, WIDTH // 2, replace=False)] = 1
+    return row
+
+
+def _star(rng: np.random.Generator, copies: int, flips: int = 72) -> list[np.ndarray]:
+    """An original and ``copies`` copies, each with its own ``flips`` bits turned off and
+    ``flips`` on (disjoint between copies): original–copy 1 - flips/512 (0.86), copy–copy
+    1 - 2 flips/512 (0.72): a star, the copies below 0.8 with each other."""
+    orig = _half(rng)
+    on, off = rng.permutation(np.flatnonzero(orig)), rng.permutation(np.flatnonzero(orig == 0))
+    rows = [orig]
+    for k in range(copies):
+        row = orig.copy()
+        row[on[k * flips : (k + 1) * flips]] = 0
+        row[off[k * flips : (k + 1) * flips]] = 1
+        rows.append(row)
+    return rows
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float(np.sum(a & b)) / float(np.sum(a) + np.sum(b))
+
+
+def test_support_floor_is_below_the_threshold_only_where_strangers_score_far_below() -> None:
+    rng = np.random.default_rng(1)
+    clks = pack(_bits(_strangers(rng, 3000)))
+    # Strangers at 0.5 ± 0.02 (1.4826 MAD): five spreads above the median is about 0.6.
+    assert support_floor(clks, 0.8) == pytest.approx(0.8 - SUPPORT_MARGIN)
+    assert support_floor(clks, 0.58) == 0.58  # strangers close to the threshold: no lower
+    mid = support_floor(clks, 0.65)
+    assert 0.58 < mid < 0.62
+    assert support_floor(clks, 0.65) == mid  # a fixed sample: the same every time
+    # Too few records, or most pairs alike (no spread): the floor is the threshold.
+    assert support_floor(pack(_bits(_star(rng, 3))), 0.8) == 0.8
+    assert support_floor(pack(_bits(_strangers(rng, 99))), 0.8) == 0.8
+    assert support_floor(pack(_bits(_star(rng, 3) * 50)), 0.8) == 0.8
+
+
+def test_a_star_of_copies_is_one_group_when_scored_from_the_clks() -> None:
+    rng = np.random.default_rng(2)
+    star = _star(rng, 4)
+    assert all(_dice(star[0], c) > 0.85 for c in star[1:])
+    assert all(0.7 < _dice(a, b) < 0.8 for a, b in itertools.combinations(star[1:], 2))
+    clks = _bits(star + _strangers(rng, 2000))
+    res = link([clks], threshold=0.8, dedup=[True], threshold_from_data=False,
+               blocking="exhaustive")  # fmt: skip
+    assert res.stats["support_floor"] == pytest.approx(0.7)
+    g = res.group_of[0]
+    assert len(set(g[:5].tolist())) == 1 and np.bincount(g).max() == 5
+    assert res.stats["dedup_refused"] == 0
+    # The same pairs with the floor at the threshold (the rule before): the third and
+    # fourth copies have one supporting pair of three and four and are refused.
+    assert res.pairs is not None
+    left, right, scores = res.pairs
+    n = clks.shape[0]
+    old = cluster(n, left, right, scores, np.zeros(n, np.int64), dedup=ONE_BODY,
+                  threshold=0.8, clks=pack(clks), floor=0.8)  # fmt: skip
+    assert np.bincount(old.group_of).max() == 3 and old.refused > 0
+
+
+def test_a_chain_of_clks_among_strangers_is_still_refused() -> None:
+    # Each step turns 95 bits off and 95 on: neighbours score 0.81, two steps apart
+    # about 0.63, below the floor (0.70) as well as the threshold.
+    rng = np.random.default_rng(3)
+    rows = [_half(rng)]
+    on, off = (
+        rng.permutation(np.flatnonzero(rows[0])),
+        rng.permutation(np.flatnonzero(rows[0] == 0)),
+    )
+    for k in range(5):  # fresh bits each step, so the chain never turns back
+        nxt = rows[-1].copy()
+        nxt[on[k * 95 : (k + 1) * 95]] = 0
+        nxt[off[k * 95 : (k + 1) * 95]] = 1
+        rows.append(nxt)
+    assert all(_dice(rows[i], rows[i + 1]) >= 0.8 for i in range(5))
+    assert all(_dice(rows[i], rows[j]) < 0.7 for i in range(6) for j in range(i + 2, 6))
+    clks = _bits(rows + _strangers(rng, 2000))
+    res = link([clks], threshold=0.8, dedup=[True], threshold_from_data=False,
+               blocking="exhaustive")  # fmt: skip
+    assert res.stats["support_floor"] == pytest.approx(0.7)
+    assert np.bincount(res.group_of[0][:6]).max() <= 3
+    assert res.stats["dedup_refused"] >= 1
+
+
+def test_incremental_dedup_run_with_a_lower_floor_equals_a_full_relink() -> None:
+    rng = np.random.default_rng(4)
+    stars = [row for _ in range(5) for row in _star(rng, 4)]
+    base = _bits(stars[:-3] + _strangers(rng, 1500))
+    refs = [rng.integers(0, 256, (base.shape[0], 16), dtype=np.uint8)]
+    first = link([base], threshold=0.8, dedup=[True], threshold_from_data=False,
+                 blocking="exhaustive")  # fmt: skip
+    state = state_of(["a"], [base], refs, first, dedup=["a"])
+    # The last star's last three copies arrive; a stranger changes.
+    more = np.concatenate([base, _bits(stars[-3:])])
+    more[30] = _bits(_strangers(rng, 1))[0]
+    refs2 = [np.concatenate([refs[0], rng.integers(0, 256, (3, 16), dtype=np.uint8)])]
+    full = link([more], threshold=0.8, dedup=[True], threshold_from_data=False,
+                blocking="exhaustive")  # fmt: skip
+    inc = link_delta(["a"], [more], refs2, state, threshold=0.8, dedup=[True]).result
+    assert full.stats["support_floor"] < 0.8
+    assert inc.stats["support_floor"] == full.stats["support_floor"]
+    assert inc.n_groups == full.n_groups
+    np.testing.assert_array_equal(inc.group_of[0], full.group_of[0])
+    np.testing.assert_array_equal(inc.review, full.review)
+    np.testing.assert_array_equal(inc.review_risk, full.review_risk)
+    # Every star is one group of five.
+    g = full.group_of[0]
+    n_star = len(stars) - 3
+    assert all(len(set(g[k : k + 5].tolist())) == 1 for k in range(0, n_star - 5, 5))
+
+
+def _reference_scored(n: int, words: np.ndarray, body, dedup, t: float,
+                      floor: float) -> set[frozenset[int]]:  # fmt: skip
+    """Plain greedy over every pair >= t with the support rule counting pairs >= floor,
+    every score computed from the CLKs (Python)."""
+    pc = [int(np.bitwise_count(w).sum()) for w in words]
+
+    def dice(a: int, b: int) -> float:
+        d = pc[a] + pc[b]
+        return 2.0 * int(np.bitwise_count(words[a] & words[b]).sum()) / d if d else 0.0
+
+    best = {(a, b): dice(a, b) for a, b in itertools.combinations(range(n), 2)}
+    groups = {x: {x} for x in range(n)}
+    where = list(range(n))
+    for (a, b), s in sorted(best.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1])):
+        if s < t or where[a] == where[b]:
+            continue
+        ga, gb = groups[where[a]], groups[where[b]]
+        shared = {int(body[x]) for x in ga} & {int(body[x]) for x in gb}
+        if any(not dedup[d] for d in shared):
+            continue
+        if shared:
+            agree = sum(best[(min(x, y), max(x, y))] >= floor for x in ga for y in gb)
+            if 2 * agree < len(ga) * len(gb):
+                continue
+        keep, gone = where[a], where[b]
+        groups[keep] |= groups.pop(gone)
+        for x in groups[keep]:
+            where[x] = keep
+    return {frozenset(g) for g in groups.values()}
+
+
+@st.composite
+def _clk_instances(draw):
+    """Up to twelve one-word CLKs: noisy copies of a few bases, so that scores spread
+    around the threshold, in up to three bodies."""
+    n = draw(st.integers(2, 12))
+    bases = draw(st.lists(st.integers(1, 2**64 - 1), min_size=1, max_size=3))
+    words = np.zeros((n, 1), np.uint64)
+    for i in range(n):
+        w = bases[draw(st.integers(0, len(bases) - 1))]
+        for bit in draw(st.lists(st.integers(0, 63), max_size=8)):
+            w ^= 1 << bit
+        words[i, 0] = w
+    n_bodies = draw(st.integers(1, 3))
+    body = np.array(draw(st.lists(st.integers(0, n_bodies - 1), min_size=n, max_size=n)))
+    body[0] = n_bodies - 1
+    dedup = np.array(draw(st.lists(st.booleans(), min_size=n_bodies, max_size=n_bodies)))
+    floor = draw(st.sampled_from([0.8, 0.75, 0.7, 0.6]))
+    return n, words, body, dedup, floor
+
+
+def _all_pairs(words: np.ndarray, low: float):
+    clks = PackedClks(words, np.bitwise_count(words).sum(axis=1).astype(np.int32), 64)
+    n = words.shape[0]
+    a, b = (np.array(x, np.int64) for x in zip(*itertools.combinations(range(n), 2), strict=True))
+    c = np.bitwise_count(words[a] & words[b]).sum(axis=1)
+    d = clks.popcounts[a] + clks.popcounts[b]
+    s = np.where(d > 0, 2.0 * c / np.maximum(d, 1), 0.0)
+    keep = s >= low
+    return clks, (a[keep], b[keep], s[keep])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_clk_instances())
+def test_scoring_on_demand_equals_every_pair_down_to_the_floor(instance) -> None:
+    n, words, body, dedup, floor = instance
+    clks, above = _all_pairs(words, 0.8)  # what a candidate stage keeps
+    _, down = _all_pairs(words, floor)  # what it would have to keep without the CLKs
+    on_demand = cluster(n, *above, body, dedup=dedup, threshold=0.8, clks=clks, floor=floor,
+                        review_margin=0.03)  # fmt: skip
+    listed = cluster(n, *down, body, dedup=dedup, threshold=0.8, floor=floor,
+                     review_margin=0.03)  # fmt: skip
+    np.testing.assert_array_equal(on_demand.group_of, listed.group_of)
+    np.testing.assert_array_equal(on_demand.review, listed.review)
+    assert on_demand.refused == listed.refused
+    plain = cluster(n, *above, body, dedup=dedup, threshold=0.8, clks=clks, floor=floor)
+    assert _partition(plain.group_of) == _reference_scored(n, words, body, dedup, 0.8, floor)
+    if not dedup.any():
+        # Without a deduplicating body neither the CLKs nor the floor change anything.
+        before = cluster(n, *above, body, dedup=dedup, threshold=0.8, review_margin=0.03)
+        np.testing.assert_array_equal(on_demand.group_of, before.group_of)
+        np.testing.assert_array_equal(on_demand.review, before.review)
+        np.testing.assert_array_equal(on_demand.support, before.support)
+        assert on_demand.floor == 0.8
+
+
+def test_clks_and_floor_are_checked() -> None:
+    clks = pack(np.zeros((3, 8), np.uint8))
+    with pytest.raises(LinkageError, match="clks"):
+        cluster(2, *_pairs([]), np.zeros(2, np.int64), dedup=ONE_BODY, clks=clks)
+    with pytest.raises(LinkageError, match="floor"):
+        cluster(3, *_pairs([]), np.zeros(3, np.int64), dedup=ONE_BODY, threshold=0.8,
+                floor=0.9)  # fmt: skip
