@@ -9,7 +9,8 @@ Evidence, each turned into a probability with the run's fitted score model
 
 * **challenged member** — a record whose best link inside its group is weak *and*
   whose best candidate outside it scores within ``CHALLENGE_GAP`` of that link (or
-  higher): ``CHALLENGED_RISK * (1 - P(best in-group score))``. A weak link alone is not
+  higher): ``CHALLENGED_RISK * (1 - P(best in-group score))``, which flags when that
+  link is more likely a non-match than a match (``P <= 0.5``). A weak link alone is not
   evidence (correct merges just above a low threshold are common: on the tuning runs a
   weak member without a rival was wrong about 1 time in 10), and requiring a rival keeps
   the count bounded by the data when the fit misjudges ``P``;
@@ -60,7 +61,8 @@ constants were set on ``synthetic`` seeds 0/1 and ``kawase`` seed 2 (normal and
 ``dirty`` error levels) with ``benchmarks/review_eval.py``, and checked on held-out
 ``kawase`` seeds 3/4, ``synthetic`` seed 5, FEBRL4 and FEBRL3 (``docs/benchmarks.md``,
 "third pass"). The fourth pass (``BEATEN_HOLD``, near-ties of groups with members and
-loose groups ordered only) looked at the held-out kawase seeds 3/4 as well, so those are
+loose groups ordered only, a challenged member flagged from ``P <= 0.5`` rather than
+``P <= 0.29``, dedup bodies never clashing) looked at the held-out kawase seeds 3/4 as well, so those are
 no longer clean hold-outs for the review list; ``kawase`` seed 7 is.
 """
 
@@ -76,7 +78,7 @@ TIE_SCALE = 0.005
 CONTESTED_WEIGHT = 0.2
 BEATEN_WEIGHT = 0.9
 BEATEN_BY = 0.03
-CHALLENGED_RISK = 0.35
+CHALLENGED_RISK = 0.5
 CHALLENGE_GAP = 0.02
 MISSING_PARTNER = 1.0
 LOOSE_RISK = 0.2
