@@ -18,6 +18,22 @@ def test_helpers_count_wrong_groups_and_sibling_merges() -> None:
     assert r["flagged_wrong"] == 1 and r["flag_precision"] == 0.5 and r["flag_recall"] == 1 / 3
 
 
+def test_review_is_scored_over_the_records_that_reached_the_linkage() -> None:
+    # P1's record in body b was rejected by the encoder: it is not in ``pred``. P1's
+    # remaining record alone is a right group for the review (nothing else was
+    # submitted); the strict reading counts it and the rejected record as wrong.
+    truth = {("a", "1"): "P1", ("b", "1"): "P1", ("a", "2"): "P2", ("b", "2"): "P2"}
+    pred = {("a", "1"): 0, ("a", "2"): 1, ("b", "2"): 1}
+    r = quality.review_scores(pred, {1}, truth)
+    assert r["wrong_groups"] == 0 and r["flag_precision"] == 0.0 and r["flag_recall"] == 1.0
+    assert r["rejected_records"] == 1
+    assert r["wrong_groups_all"] == 2 and r["flag_recall_all"] == 0.0
+    # A mixed group is wrong on both readings.
+    pred = {("a", "1"): 0, ("a", "2"): 1, ("b", "2"): 0}
+    r = quality.review_scores(pred, {0}, truth)
+    assert r["wrong_groups"] == 2 and r["flagged_wrong"] == 1 and r["flag_recall"] == 0.5
+
+
 def test_runs_on_a_small_second_town(tmp_path) -> None:
     args = ["--size", "150", "--secrets", "1", "--datasets", "kawase",
             "--methods", "kakehashi,clkhash_anonlink", "--out", str(tmp_path)]  # fmt: skip
