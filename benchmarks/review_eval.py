@@ -46,7 +46,8 @@ def _capture() -> dict[str, Any]:
                    left=np.asarray(left), right=np.asarray(right),
                    scores=np.asarray(scores), body=np.asarray(body), model=model,
                    ambiguous=None if ambiguous is None
-                   else np.asarray(ambiguous).copy())  # fmt: skip
+                   else np.asarray(ambiguous).copy(),
+                   split_floor=kw.get("split_floor"))  # fmt: skip
         return real(group_of, n_groups, left, right, scores, body, model, ambiguous, **kw)
 
     engine.review_groups = spy  # type: ignore[assignment]
@@ -92,6 +93,7 @@ def cache(specs: list[str], size: int, n_secrets: int, out: Path) -> None:
                     "precision": ev["precision"], "recall": ev["recall"],
                     "twin_merges": ev["twin_merges"], "sibling_merges": ev["sibling_merges"],
                     "threshold_source": info.get("threshold_source"),
+                    "split_floor": box["split_floor"],
                     "seconds": time.perf_counter() - t0}  # fmt: skip
             amb = box["ambiguous"]
             # ``pred`` lists the records in the engine's global order: each one's person.
@@ -141,7 +143,8 @@ def evaluate_run(d: dict[str, Any], **kw: Any) -> dict[str, Any]:
     n_groups = d["is_wrong"].size
     dedup = np.ones(1, bool) if d["meta"]["spec"].startswith("febrl3") else None
     rev = review_groups(d["group_of"], n_groups, d["left"], d["right"], d["scores"], d["body"],
-                        d["model"], d["ambiguous"], dedup=dedup, **kw)  # fmt: skip
+                        d["model"], d["ambiguous"], dedup=dedup,
+                        split_floor=d["meta"].get("split_floor"), **kw)  # fmt: skip
     # Wrong over the records that reached the linkage (``quality.review_scores``): a
     # group that is not exactly one person's submitted records. ``is_wrong`` (cached)
     # also counts a group left without a record the encoder rejected.

@@ -450,7 +450,8 @@ def decide(
                                        BEATEN_BY, dedup, keep)  # fmt: skip
     t1 = time.perf_counter()
     rev = review_groups(group_all, grouped.n_groups, left, right, scores, body, model,
-                        grouped.review, dedup=dedup)  # fmt: skip
+                        grouped.review, dedup=dedup,
+                        split_floor=float(grouped.floor) if np.any(dedup) else None)  # fmt: skip
     flagged, ranking = rev.flagged, rev.ranking
     if decided is not None:
         # A group whose records people have all reviewed is not put to them again.

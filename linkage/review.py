@@ -48,6 +48,12 @@ Evidence, each turned into a probability with the run's fitted score model
   scored at or above the floor) gets the same risk: a split leaves two wrong groups, and
   the other half rarely carries evidence of its own (a register record of a child who
   has no record in most bodies);
+* **split** — for a deduplicating body (``dedup``): two of its groups with a pair between
+  them at or above the run's support floor (``split_floor``, ``clustering.support_floor``:
+  where strangers score only far out in their spread): ``SPLIT_RISK``. Duplicates that
+  differ each in their own way leave such pairs when a copy stays apart (FEBRL3). The
+  score model's ``P`` does not serve here: its strangers come from runner-up scores,
+  which in a deduplicating body are often the person's other copies;
 * **near-tie** — groups the clustering left unmerged because two rivals scored within its
   margin (``ambiguous``). A group of one record is flagged (its own partner may be the one
   refused). A group that already has members is only ordered (``FLAG_AT * P`` of the best
@@ -62,8 +68,9 @@ constants were set on ``synthetic`` seeds 0/1 and ``kawase`` seed 2 (normal and
 ``kawase`` seeds 3/4, ``synthetic`` seed 5, FEBRL4 and FEBRL3 (``docs/benchmarks.md``,
 "third pass"). The fourth pass (``BEATEN_HOLD``, near-ties of groups with members and
 loose groups ordered only, a challenged member flagged from ``P <= 0.5`` rather than
-``P <= 0.29``, dedup bodies never clashing) looked at the held-out kawase seeds 3/4 as well, so those are
-no longer clean hold-outs for the review list; ``kawase`` seed 7 is.
+``P <= 0.29``, dedup bodies never clashing, split duplicates) looked at the held-out
+kawase seeds 3/4 as well, so those are no longer clean hold-outs for the review list;
+``kawase`` seed 7 is.
 """
 
 from __future__ import annotations
@@ -87,7 +94,8 @@ MIN_EVIDENCE = 0.01
 MISSING_WEIGHT = 0.9
 RHO_FROM = 0.95
 BEATEN_HOLD = 0.03
-EVIDENCE = ("challenged", "partner", "loose", "missed", "contested", "missing_body")
+SPLIT_RISK = 0.5
+EVIDENCE = ("challenged", "partner", "loose", "missed", "contested", "missing_body", "split")
 
 
 @dataclass(frozen=True)
@@ -112,8 +120,14 @@ class Review:
 def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: np.ndarray,
                   scores: np.ndarray, body: np.ndarray, model: ScoreModel,
                   ambiguous: np.ndarray | None = None, *, flag_at: float = FLAG_AT,
-                  dedup: np.ndarray | None = None) -> Review:  # fmt: skip
-    """Score every group (see the module docstring)."""
+                  dedup: np.ndarray | None = None,
+                  split_floor: float | None = None) -> Review:  # fmt: skip
+    """Score every group (see the module docstring).
+
+    ``dedup``: ``(n_bodies,)`` bool, the deduplicating bodies; ``split_floor``: the run's
+    dedup support floor (``clustering.support_floor``), from which a pair between two
+    groups of one deduplicating body is evidence of a split.
+    """
     n = group_of.size
     risk = np.zeros(n_groups, np.float64)
     gl, gr = group_of[left], group_of[right]
@@ -191,6 +205,14 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
         for name, sel in (("missed", ~clash), ("contested", clash)):
             np.maximum.at(evidence[name], gx[sel], ev[sel])
             np.maximum.at(evidence[name], gy[sel], ev[sel])
+
+    # Split duplicates: two groups of one deduplicating body with a pair between them at
+    # or above the support floor (a score strangers reach only far out in their spread).
+    if dedup is not None and split_floor is not None:
+        dd = np.asarray(dedup, bool)
+        same = (body[left] == body[right]) & dd[body[left]] & ~inside & (scores >= split_floor)
+        np.maximum.at(evidence["split"], gl[same], SPLIT_RISK)
+        np.maximum.at(evidence["split"], gr[same], SPLIT_RISK)
 
     # Missing body: records of A whose group lacks B, where A is nearly always with B.
     n_bodies = int(body.max()) + 1 if n else 0
