@@ -128,19 +128,25 @@ def _reference(n: int, edges, body, dedup, t: float) -> set[frozenset[int]]:
     for a, b, s in edges:
         key = (min(a, b), max(a, b))
         best[key] = max(best.get(key, -1.0), s)
+    return _greedy_reference(n, best, body, dedup, t, t)
+
+
+def _greedy_reference(n: int, best: dict[tuple[int, int], float], body, dedup, t: float,
+                      floor: float) -> set[frozenset[int]]:  # fmt: skip
+    """Greedy over the pairs ``best`` (highest score first) at or above ``t``; a merge
+    that repeats a deduplicating body needs half of the pairs across at or above
+    ``floor`` (a pair missing from ``best`` does not count)."""
     groups = {x: {x} for x in range(n)}
     where = list(range(n))
     for (a, b), s in sorted(best.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1])):
         if s < t or where[a] == where[b]:
             continue
         ga, gb = groups[where[a]], groups[where[b]]
-        bodies_a = [int(body[x]) for x in ga]
-        bodies_b = [int(body[x]) for x in gb]
-        shared = set(bodies_a) & set(bodies_b)
+        shared = {int(body[x]) for x in ga} & {int(body[x]) for x in gb}
         if any(not dedup[d] for d in shared):
             continue
         if shared:
-            agree = sum(best.get((min(x, y), max(x, y)), -1.0) >= t for x in ga for y in gb)
+            agree = sum(best.get((min(x, y), max(x, y)), -1.0) >= floor for x in ga for y in gb)
             if 2 * agree < len(ga) * len(gb):
                 continue
         keep, gone = where[a], where[b]
@@ -356,24 +362,7 @@ def _reference_scored(n: int, words: np.ndarray, body, dedup, t: float,
         return 2.0 * int(np.bitwise_count(words[a] & words[b]).sum()) / d if d else 0.0
 
     best = {(a, b): dice(a, b) for a, b in itertools.combinations(range(n), 2)}
-    groups = {x: {x} for x in range(n)}
-    where = list(range(n))
-    for (a, b), s in sorted(best.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1])):
-        if s < t or where[a] == where[b]:
-            continue
-        ga, gb = groups[where[a]], groups[where[b]]
-        shared = {int(body[x]) for x in ga} & {int(body[x]) for x in gb}
-        if any(not dedup[d] for d in shared):
-            continue
-        if shared:
-            agree = sum(best[(min(x, y), max(x, y))] >= floor for x in ga for y in gb)
-            if 2 * agree < len(ga) * len(gb):
-                continue
-        keep, gone = where[a], where[b]
-        groups[keep] |= groups.pop(gone)
-        for x in groups[keep]:
-            where[x] = keep
-    return {frozenset(g) for g in groups.values()}
+    return _greedy_reference(n, best, body, dedup, t, floor)
 
 
 @st.composite
