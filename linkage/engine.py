@@ -49,7 +49,7 @@ from linkage.neighbours import dice_best
 from linkage.packed import PackedClks, pack
 from linkage.review import BEATEN_BY, review_groups
 from linkage.similarity import dice_pairs
-from linkage.threshold import BELOW, ScoreModel, estimate_from_neighbours
+from linkage.threshold import BELOW, ScoreModel, estimate_from_neighbours, review_model
 
 MAX_BODIES = 10
 _Best = tuple[np.ndarray, np.ndarray]
@@ -449,7 +449,12 @@ def decide(
     group_all, moved = reassign_beaten(grouped.group_of, left, right, scores, body, t_run,
                                        BEATEN_BY, dedup, keep)  # fmt: skip
     t1 = time.perf_counter()
-    rev = review_groups(group_all, grouped.n_groups, left, right, scores, body, model,
+    # A threshold that was not learned has no fitted P(match | s): the review gets one
+    # fitted to this run's pairs above the threshold (the same pairs, so the same model,
+    # in full and incremental runs).
+    learned = model.source == "em" or model.source.startswith("capped")
+    seen = model if learned else review_model(left, right, scores, body, model)
+    rev = review_groups(group_all, grouped.n_groups, left, right, scores, body, seen,
                         grouped.review, dedup=dedup,
                         split_floor=float(grouped.floor) if np.any(dedup) else None)  # fmt: skip
     flagged, ranking = rev.flagged, rev.ranking

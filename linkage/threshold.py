@@ -76,7 +76,7 @@ class ScoreModel:
         steep logistic step at the threshold; 0 below the floor."""
         s = np.asarray(scores, np.float64)
         fitted = self.pairs > 0 and 0.0 < self.match_share < ALL_MATCH
-        if not fitted or not self.source.startswith(("em", "capped")):
+        if not fitted or not self.source.startswith(("em", "capped", "review")):
             out = 1.0 / (1.0 + np.exp(-np.clip((s - self.threshold) / 0.01, -50, 50)))
         else:
             u = np.clip((s - self.floor) / (1.0 - self.floor), _EPS, 1 - _EPS)
@@ -178,6 +178,30 @@ def fit_scores(scores: np.ndarray, runner_up: np.ndarray, floor: float, fallback
     if t > min(fallback + ABOVE, 1.0):
         return _fallback(model, f"capped: estimate {t:.3f} above the default")
     return ScoreModel(_up(t), "em", floor, pi, a0, b0, a, b, int(s.size))
+
+
+def review_model(left: np.ndarray, right: np.ndarray, scores: np.ndarray, body: np.ndarray,
+                 model: ScoreModel) -> ScoreModel:  # fmt: skip
+    """For a run whose threshold is not learned (fixed, or an LSH run): the same mixture
+    fitted to its pairs at or above the threshold, for the review list's ``P(match | s)``
+    only; the threshold stays ``model.threshold``. Without it every pair above a fixed
+    threshold is a sure match to the review. The pairs are put in one canonical order
+    first, so a run that holds the same pairs (a full and an incremental run of the same
+    records) gets the same model. ``model`` itself where the fit is not sound."""
+    keep = np.asarray(scores) >= model.threshold
+    lo = np.minimum(left, right)[keep]
+    hi = np.maximum(left, right)[keep]
+    s = np.asarray(scores, np.float64)[keep]
+    order = np.lexsort((hi, lo))
+    fit = estimate_threshold(lo[order], hi[order], s[order], body, float(model.threshold),
+                             float(model.threshold))  # fmt: skip
+    if fit.pairs == 0 or not fit.source.startswith(("em", "capped")):
+        return model
+    if not 0.0 < fit.match_share < ALL_MATCH:
+        return model
+    source = f"review: fitted above the {model.source} threshold"
+    return ScoreModel(model.threshold, source, fit.floor, fit.match_share, fit.a0, fit.b0,
+                      fit.a, fit.b, fit.pairs)  # fmt: skip
 
 
 def _up(t: float) -> float:

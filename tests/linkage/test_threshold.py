@@ -84,3 +84,45 @@ def test_mutual_best_and_runner_ups() -> None:
     assert sorted(runner_ups(left, right, scores, body).tolist()) == [0.8, 0.8, 0.85, 0.85]
     model = estimate_threshold(left, right, scores, body, 0.7, 0.8)
     assert model.threshold == 0.8  # too few pairs: the fallback
+
+
+def _fixed_run_pairs(rng: np.random.Generator, n: int = 600, t: float = 0.6):
+    """Pairs at or above a fixed threshold ``t`` between two bodies of ``n`` records:
+    record i of body 0 matches record n+i of body 1 for the first two thirds (scores
+    high), every record also has strangers just above ``t`` (siblings, neighbours)."""
+    left, right, scores = [], [], []
+    for i in range(n):
+        if i < 2 * n // 3:
+            left.append(i)
+            right.append(n + i)
+            scores.append(t + (1 - t) * rng.beta(8, 1.5))
+        for j in rng.choice(n, 2, replace=False):
+            if j != i:
+                left.append(i)
+                right.append(n + int(j))
+                scores.append(t + (1 - t) * rng.beta(1.5, 12))
+    body = np.repeat(np.array([0, 1]), n)
+    return np.array(left), np.array(right), np.array(scores), body
+
+
+def test_a_fixed_runs_review_model_is_fitted_above_its_threshold() -> None:
+    from linkage.threshold import ScoreModel, review_model
+
+    rng = np.random.default_rng(3)
+    left, right, scores, body = _fixed_run_pairs(rng)
+    step = ScoreModel(0.6, "fixed", 0.6)
+    fitted = review_model(left, right, scores, body, step)
+    assert fitted.source.startswith("review") and fitted.threshold == 0.6
+    # The step calls a stranger just above the threshold a sure match; the fitted model
+    # knows strangers crowd there, and still calls a high score a match.
+    assert step.posterior(np.array([0.63]))[0] > 0.9
+    assert fitted.posterior(np.array([0.63]))[0] < 0.5
+    assert fitted.posterior(np.array([0.95]))[0] > 0.9
+    # The same pairs in another order (and either way round) give the same model.
+    perm = rng.permutation(left.size)
+    swap = rng.random(left.size) < 0.5
+    l2 = np.where(swap, right, left)[perm]
+    r2 = np.where(swap, left, right)[perm]
+    assert review_model(l2, r2, scores[perm], body, step) == fitted
+    # Too few pairs: the given model is kept.
+    assert review_model(left[:50], right[:50], scores[:50], body, step) == step
