@@ -108,7 +108,8 @@ class Review:
         ranking: group indices of the flagged groups, most likely wrong first.
         evidence: ``name -> (n_groups,)`` risk from each kind of evidence
             (``challenged``, ``partner``, ``loose``, ``missed``, ``contested``,
-            ``missing_body``, ``near_tie``), so a reviewer sees why a group is on the list.
+            ``missing_body``, ``split``, ``near_tie``), so a reviewer sees why a group is on
+            the list.
     """
 
     risk: np.ndarray
