@@ -125,12 +125,11 @@ def load(path: Path) -> dict[str, Any]:
 def submitted_wrong(group_of: np.ndarray, person: np.ndarray, n_groups: int) -> np.ndarray:
     """``(n_groups,)`` bool: the group mixes people or one of its people has a record in
     another group (``group_of``, ``person`` ``(n,)``, the records the linkage saw)."""
-    wrong = np.zeros(n_groups, bool)
-    # A group is right when every member has the same person and that person's records
-    # sit in one group only.
-    g_first = np.full(n_groups, -1, np.int64)
-    g_first[group_of[::-1]] = person[::-1]
-    wrong |= np.bincount(group_of, person != g_first[group_of], n_groups) > 0
+    low = np.full(n_groups, np.iinfo(np.int64).max)
+    high = np.full(n_groups, -1, np.int64)
+    np.minimum.at(low, group_of, person)
+    np.maximum.at(high, group_of, person)
+    wrong = low != high  # the group holds more than one person
     p_groups = np.unique(np.stack([person, group_of], 1), axis=0)
     split = np.bincount(p_groups[:, 0]) > 1
     wrong[group_of[split[person]]] = True

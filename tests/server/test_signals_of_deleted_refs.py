@@ -21,31 +21,24 @@ from apiclient import ApiError
 from encoders.secret import fingerprint
 
 
-def _signal_refs(live: LiveServer, pid: str, body: str) -> dict[str, str]:
-    """ref → upload id of the body's stored ciphertexts."""
+def _rows(live: LiveServer, table_sql: str, pid: str, body: str) -> list:
     engine = db_engine(live)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT ref, upload_id FROM signal_rows WHERE project_id = :p AND body = :b"),
-                {"p": pid, "b": body},
-            ).all()
+            return conn.execute(text(table_sql), {"p": pid, "b": body}).all()
     finally:
         engine.dispose()
-    return {ref: upload for ref, upload in rows}
+
+
+def _signal_refs(live: LiveServer, pid: str, body: str) -> dict[str, str]:
+    """ref → upload id of the body's stored ciphertexts."""
+    sql = "SELECT ref, upload_id FROM signal_rows WHERE project_id = :p AND body = :b"
+    return {ref: upload for ref, upload in _rows(live, sql, pid, body)}
 
 
 def _signal_uploads(live: LiveServer, pid: str, body: str) -> list[tuple[str, int]]:
-    engine = db_engine(live)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT id, count FROM signal_uploads WHERE project_id = :p AND body = :b"),
-                {"p": pid, "b": body},
-            ).all()
-    finally:
-        engine.dispose()
-    return [(upload_id, count) for upload_id, count in rows]
+    sql = "SELECT id, count FROM signal_uploads WHERE project_id = :p AND body = :b"
+    return [(upload_id, count) for upload_id, count in _rows(live, sql, pid, body)]
 
 
 def _audit(project: Project, action: str) -> list[dict[str, Any]]:

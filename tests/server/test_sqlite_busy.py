@@ -43,6 +43,12 @@ def _db_path(live: LiveServer) -> str:
     return database
 
 
+def _replace_upload(quick: LiveServer, body: str, pid: str, data: bytes) -> httpx.Response:
+    with quick.client(body) as c:
+        return c.post(f"/api/v1/projects/{pid}/uploads", params={"mode": "replace"},
+                      content=data)  # fmt: skip
+
+
 def test_a_held_write_lock_gives_503_with_retry_after_then_the_request_succeeds(
     quick: LiveServer,
 ) -> None:
@@ -52,12 +58,7 @@ def test_a_held_write_lock_gives_503_with_retry_after_then_the_request_succeeds(
     holder = sqlite3.connect(_db_path(quick), isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
-        with quick.client(body) as c:
-            r = c.post(
-                f"/api/v1/projects/{project['project_id']}/uploads",
-                params={"mode": "replace"},
-                content=data,
-            )
+        r = _replace_upload(quick, body, project["project_id"], data)
         assert r.status_code == 503, r.text
         assert r.headers["retry-after"] == "2"
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -66,12 +67,7 @@ def test_a_held_write_lock_gives_503_with_retry_after_then_the_request_succeeds(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    with quick.client(body) as c:
-        r = c.post(
-            f"/api/v1/projects/{project['project_id']}/uploads",
-            params={"mode": "replace"},
-            content=data,
-        )
+    r = _replace_upload(quick, body, project["project_id"], data)
     assert r.status_code == 201, r.text
     assert r.json()["count"] == 5
 
