@@ -8,6 +8,12 @@ candidate ``z`` in body ``B`` scoring within ``review_margin`` of the pair, and 
 could still join ``x`` too, the pair is not merged and the groups of ``x``, ``y`` and
 ``z`` are flagged for review. The same check runs from ``y``'s side. Twins are the typical
 case: the two siblings of one body score almost equally against one record of another.
+A tie left open stays open: while ``x``'s partner in ``B`` is undecided, no later (lower)
+pair may put ``x`` into a group holding a record of ``B`` (it is refused, ``x``'s group
+flagged). Otherwise ``x`` would reach a rival's group (or another group holding a ``B``
+record) through a member of another body, the tie settled by a weaker link. On the kawase
+towns this kept poor records out of strangers' groups: fewer wrong merges, and more of the
+errors left on the review list (docs/benchmarks.md, stop 22).
 
 Known answers from people (the coordinator's recorded review outcomes) go in as
 constraints: ``must_link`` pairs are joined before any scored pair (still at most one
@@ -287,6 +293,8 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
     merges = 0
     ambiguous = 0
     conflicts = 0
+    # Per record, as a bitmask: the bodies in which a near-tie left its partner open.
+    tie_open = np.zeros(n, np.int64)
     for e in range(ml_left.shape[0]):
         rx = _find(parent, ml_left[e])
         ry = _find(parent, ml_right[e])
@@ -311,18 +319,33 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
         if _kept_apart(rx, ry, parent, cl_left, cl_right, has_cl):
             continue
         if margin > 0:
+            # A record whose partner in body B a near-tie left open does not get one
+            # through any lower link, e.g. to a rival's group through a member of another
+            # body. Only that record's group is flagged: the other side is a stranger kept
+            # out, or one of the rivals already flagged.
+            open_x = (tie_open[x] & mask[ry]) != 0
+            open_y = (tie_open[y] & mask[rx]) != 0
+            if open_x or open_y:
+                flagged[x] |= open_x
+                flagged[y] |= open_y
+                ambiguous += 1
+                continue
             z = -1
+            tied = -1
             if (dedup_bits >> body[y]) & 1 == 0:
                 z = _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask,
                            dedup_bits, margin, t)  # fmt: skip
+                tied = x
             if z < 0 and (dedup_bits >> body[x]) & 1 == 0:
                 z = _rival(y, x, s, adj_start, adj_node, adj_score, body, parent, mask,
                            dedup_bits, margin, t)  # fmt: skip
+                tied = y
             if z >= 0:
                 flagged[x] = True
                 flagged[y] = True
                 flagged[z] = True
                 ambiguous += 1
+                tie_open[tied] |= np.int64(1) << body[z]
                 continue
         if (mask[rx] & mask[ry] & dedup_bits) != 0:
             # Two records of one deduplicating body: most pairs across must support it.

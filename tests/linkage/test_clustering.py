@@ -53,6 +53,25 @@ def test_rival_already_taken_is_not_ambiguous() -> None:
     assert c.n_groups == 2 and not c.review.any()
 
 
+def test_a_near_tie_left_open_is_not_settled_by_a_lower_link() -> None:
+    # Record 0 (body 1) scores 0.80 with 1 and 0.79 with 2 (both body 0): a near-tie.
+    # 2's group also holds 3 (body 4, 0.99 with 2), and 0 scores 0.78 with 3. Joining 0
+    # to 3 would put it with 2 after all, through a weaker link: refused, and flagged.
+    body = np.array([1, 0, 0, 4, 2])
+    edges = [(0, 1, 0.80), (0, 2, 0.79), (2, 3, 0.99), (0, 3, 0.78)]
+    c = cluster(5, *_pairs(edges), body, review_margin=0.03, threshold=0.7)
+    g = c.group_of
+    assert g[2] == g[3] and len({g[0], g[1], g[2]}) == 3
+    assert c.review[g[0]] and c.ambiguous == 3  # 0–1, then 0–2 and 0–3 left open
+    # A group without a body-0 record may still take it (body 2's record 4, alone).
+    c = cluster(5, *_pairs([*edges, (0, 4, 0.75)]), body, review_margin=0.03, threshold=0.7)
+    assert c.group_of[0] == c.group_of[4] and c.ambiguous == 3
+    # A clear winner leaves nothing open: 0 joins 1, and 3 stays with 2.
+    clear = [(0, 1, 0.90), (0, 2, 0.79), (2, 3, 0.99), (0, 3, 0.78)]
+    c = cluster(5, *_pairs(clear), body, review_margin=0.03, threshold=0.7)
+    assert c.group_of[0] == c.group_of[1] and c.ambiguous == 0 and not c.review.any()
+
+
 def test_clear_winner_is_merged_and_unflagged() -> None:
     body = np.array([0, 1, 1])
     c = cluster(3, *_pairs([(0, 1, 0.97), (0, 2, 0.80)]), body, review_margin=0.05)
