@@ -8,6 +8,10 @@ candidate ``z`` in body ``B`` scoring within ``review_margin`` of the pair, and 
 could still join ``x`` too, the pair is not merged and the groups of ``x``, ``y`` and
 ``z`` are flagged for review. The same check runs from ``y``'s side. Twins are the typical
 case: the two siblings of one body score almost equally against one record of another.
+With the CLKs given (``alike_from``), ``z`` is a rival also when ``y`` and ``z`` are
+nearly the same record (twins of one name: their Dice at least ``ALIKE_FROM`` and at least
+the pair's score), however far apart ``x``'s scores with them are: those differ then only
+by which optional fields each export filled.
 A tie left open stays open: while ``x``'s partner in ``B`` is undecided, no later (lower)
 pair may put ``x`` into a group holding a record of ``B`` (it is refused, ``x``'s group
 flagged). Otherwise ``x`` would reach a rival's group (or another group holding a ``B``
@@ -61,6 +65,13 @@ DEDUP_SUPPORT = 0.5
 """Share of the pairs between two groups that must *support* a merge (score at least the
 run's support floor, ``support_floor``) before it may put two records of one
 deduplicating body together."""
+ALIKE_FROM = 0.9
+"""Two records of one body at this Dice or above are nearly the same record (``cluster``'s
+``alike_from``): on the ``kawase`` towns (``children-v2``) the records of twins with
+different given names score 0.62–0.94 with each other, 99 % of them below 0.89 (seed 3),
+while twins registered under one name (seed 9) score 0.93–0.94 — only optional fields
+(通称, roman name) tell their records apart, so which twin another body's record joins
+would be decided by which optional fields each export happened to fill."""
 SUPPORT_MARGIN = BELOW
 """The support floor lies at most this far below the run's threshold: ``threshold.BELOW``
 (0.10), the band below the schema's threshold in which the engine already accepts that
@@ -126,14 +137,22 @@ def _find(parent, x):
 
 
 @numba.njit(cache=True)
-def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, margin, t):
-    """A candidate of ``x`` in ``y``'s body within ``margin`` (and ``>= t``) that could
-    also join, or -1."""
+def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, margin, t,
+           words, popcounts, alike_from):  # fmt: skip
+    """A candidate ``z`` of ``x`` in ``y``'s body (scoring ``>= t``) that could also join
+    and that ``x`` cannot tell from ``y``: it scores within ``margin`` of ``s`` (or
+    higher), or — with the CLKs given (``words``) — ``y`` and ``z`` are nearly the same
+    record (Dice(y, z) >= ``alike_from``) and more alike than ``x`` and ``y`` are
+    (Dice(y, z) >= s). -1 if none."""
     rx = _find(parent, x)
     ry = _find(parent, y)
+    alike = words.shape[0] > 0 and alike_from <= 1.0
     for p in range(adj_start[x], adj_start[x + 1]):
         sz = adj_score[p]
-        if sz < s - margin or sz < t:
+        if sz < t:
+            break
+        close = sz >= s - margin
+        if not close and not alike:
             break
         z = adj_node[p]
         if z == y or body[z] != body[y]:
@@ -142,8 +161,22 @@ def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, m
         if rz == rx or rz == ry:  # noqa: SIM109 (numba-friendly)
             continue
         if (mask[rx] & mask[rz] & ~fixed) == 0:
-            return z
+            if close:
+                return z
+            d = _dice_one(words, popcounts, y, z)
+            if d >= alike_from and d >= s:
+                return z
     return -1
+
+
+@numba.njit(cache=True)
+def _dice_one(words, popcounts, a, b):
+    """Exact Dice of records ``a`` and ``b``."""
+    c = 0
+    for w in range(words.shape[1]):
+        c += _popcount(words[a, w] & words[b, w])
+    d = popcounts[a] + popcounts[b]
+    return 2.0 * c / d if d > 0 else 0.0
 
 
 @numba.njit(cache=True)
@@ -273,7 +306,7 @@ def _join(rx, ry, parent, mask, has_cl, size, ring, support):
 @numba.njit(cache=True)
 def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin,
             t, ml_left, ml_right, cl_left, cl_right, need, t_support, words,
-            popcounts):  # fmt: skip
+            popcounts, alike_from):  # fmt: skip
     parent = np.arange(n)
     mask = np.empty(n, np.int64)
     for x in range(n):
@@ -334,11 +367,11 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
             tied = -1
             if (dedup_bits >> body[y]) & 1 == 0:
                 z = _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask,
-                           dedup_bits, margin, t)  # fmt: skip
+                           dedup_bits, margin, t, words, popcounts, alike_from)  # fmt: skip
                 tied = x
             if z < 0 and (dedup_bits >> body[x]) & 1 == 0:
                 z = _rival(y, x, s, adj_start, adj_node, adj_score, body, parent, mask,
-                           dedup_bits, margin, t)  # fmt: skip
+                           dedup_bits, margin, t, words, popcounts, alike_from)  # fmt: skip
                 tied = y
             if z >= 0:
                 flagged[x] = True
@@ -408,6 +441,7 @@ def cluster(
     support: float = DEDUP_SUPPORT,
     clks: PackedClks | None = None,
     floor: float | None = None,
+    alike_from: float | None = None,
 ) -> Clustering:
     """Group ``n`` records from scored pairs.
 
@@ -438,6 +472,11 @@ def cluster(
         floor: a pair supports such a merge when it scores at least ``floor`` (at most
             ``threshold``); default ``support_floor(clks, threshold)`` with ``clks``, else
             ``threshold``.
+        alike_from: with ``clks``, two candidates of one record in one body whose own
+            Dice is at least this (and at least the record's score with either) are a
+            near-tie however far apart the record's scores with them are: it cannot tell
+            them apart (twins of one name). ``None`` (default) turns it off;
+            ``engine.decide`` passes ``ALIKE_FROM``.
     """
     body = np.asarray(body, np.int64)
     n_bodies = int(body.max()) + 1 if n else 0
@@ -477,9 +516,9 @@ def cluster(
     adj_start = np.searchsorted(nodes[adj], np.arange(n + 1)).astype(np.int64)
     ml_left, ml_right = _index_pairs(must_link, n, "must_link")
     cl_left, cl_right = _index_pairs(cannot_link, n, "cannot_link")
-    if clks is not None and dedup_bits:
+    if clks is not None:
         words, popcounts = clks.words, clks.popcounts
-        if floor is None:
+        if floor is None and dedup_bits:
             floor = support_floor(clks, threshold)
     else:
         words, popcounts = np.zeros((0, 1), np.uint64), np.zeros(0, np.int32)
@@ -490,6 +529,7 @@ def cluster(
         float(review_margin), float(threshold), ml_left, ml_right, cl_left, cl_right,
         float(support), floor,
         np.ascontiguousarray(words), np.ascontiguousarray(popcounts, np.int32),
+        2.0 if alike_from is None else float(alike_from),
     )  # fmt: skip
     if decided is not None:
         decided = np.asarray(decided, bool)

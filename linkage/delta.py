@@ -411,7 +411,7 @@ def link_delta(
     model = ScoreModel(float(threshold), "fixed", float(threshold))
     dec = decide(n, left, right, scores, body, dedup_arr, model, review_margin=review_margin,
                  must_link=must_link, cannot_link=cannot_link, decided=decided,
-                 clks=clks if dedup_arr.any() else None)  # fmt: skip
+                 clks=clks)  # fmt: skip
     t3 = time.perf_counter()
 
     complete = previous.complete

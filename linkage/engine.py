@@ -43,7 +43,7 @@ from typing import Protocol
 import numpy as np
 
 from linkage.blocking import BlockingConfig, lsh_candidates
-from linkage.clustering import cluster, reassign_beaten
+from linkage.clustering import ALIKE_FROM, cluster, reassign_beaten
 from linkage.errors import LinkageError
 from linkage.neighbours import dice_best
 from linkage.packed import PackedClks, pack
@@ -351,11 +351,10 @@ def link(
     t3 = time.perf_counter()
 
     n = int(sizes.sum())
-    clks = None
-    if dedup_arr.any():
-        # The support rule of deduplicating bodies scores pairs between small groups
-        # from the CLKs themselves (``clustering.cluster``).
-        clks = all_clks if all_clks is not None else _concat(packed)
+    # The clustering reads the CLKs themselves: whether two rivals are nearly the same
+    # record (twins of one name), and the support rule of deduplicating bodies
+    # (``clustering.cluster``).
+    clks = all_clks if all_clks is not None else _concat(packed)
     dec = decide(n, left, right, scores, body, dedup_arr, model, review_margin=review_margin,
                  must_link=must_link, cannot_link=cannot_link, decided=decided,
                  clks=clks)  # fmt: skip
@@ -425,16 +424,18 @@ def decide(
         dedup: ``(n_bodies,)`` bool.
         model: the run's threshold and score model (``threshold.ScoreModel``).
         review_margin, must_link, cannot_link, decided: as for ``link``.
-        clks: ``(n,)`` packed CLKs in global index order; with a dedup body, the support
-            rule scores the pairs between two groups from them (``clustering.cluster``),
-            so it does not depend on which pairs below the threshold were kept.
+        clks: ``(n,)`` packed CLKs in global index order: the clustering tells near-ties
+            of nearly identical rivals (``clustering.ALIKE_FROM``) from them, and with a
+            dedup body the support rule scores the pairs between two groups from them
+            (``clustering.cluster``), so neither depends on which pairs below the
+            threshold were kept.
     """
     t0 = time.perf_counter()
     t_run = float(model.threshold)
     grouped = cluster(
         n, left, right, scores, body, dedup=dedup, review_margin=review_margin,
         threshold=t_run, must_link=must_link, cannot_link=cannot_link, decided=decided,
-        clks=clks,
+        clks=clks, alike_from=ALIKE_FROM,
     )  # fmt: skip
     # A record joined to the other twin's group while its own twin's record scores
     # clearly higher with it is moved there (decided by its direct scores); the review

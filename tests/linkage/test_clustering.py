@@ -72,6 +72,45 @@ def test_a_near_tie_left_open_is_not_settled_by_a_lower_link() -> None:
     assert c.group_of[0] == c.group_of[1] and c.ambiguous == 0 and not c.review.any()
 
 
+def _clks(*bit_sets: range | list[int]):
+    from linkage.packed import PackedClks
+
+    words = np.zeros((len(bit_sets), 1), np.uint64)
+    for i, bits in enumerate(bit_sets):
+        for b in bits:
+            words[i, 0] |= np.uint64(1) << np.uint64(b)
+    return PackedClks(words, np.bitwise_count(words).sum(axis=1).astype(np.int32), 64)
+
+
+def _dice(clks, a: int, b: int) -> float:
+    w = clks.words
+    return 2 * int(np.bitwise_count(w[a] & w[b]).sum()) / int(clks.popcounts[a] + clks.popcounts[b])
+
+
+@pytest.mark.parametrize("one_name", [True, False])
+def test_twins_of_one_name_are_a_near_tie_however_far_apart(one_name: bool) -> None:
+    # Body 0: twins 0 and 1. Body 1: record 2, which scores 0.80 with 1 and 0.75 with 0
+    # (0.05 apart: no near-tie by the margin). Twins of one name (Dice(0, 1) = 0.95):
+    # record 2 cannot tell them apart, so it is left for a person. Twins whose records
+    # differ (Dice 0.75): record 2 joins 1.
+    twin_b = [*range(38), 40, 41] if one_name else [*range(30), *range(40, 50)]
+    clks = _clks(range(40), twin_b, [*range(30), 40, 41, *range(50, 58)])
+    assert (_dice(clks, 2, 1), _dice(clks, 2, 0)) == (0.8, 0.75)
+    assert _dice(clks, 0, 1) == (0.95 if one_name else 0.75)
+    body = np.array([0, 0, 1])
+    edges = _pairs([(2, 1, 0.8), (2, 0, 0.75)])
+    c = cluster(3, *edges, body, review_margin=0.03, threshold=0.7, clks=clks,
+                alike_from=0.9)  # fmt: skip
+    if one_name:
+        assert c.n_groups == 3 and c.ambiguous >= 1 and c.review.all()
+    else:
+        assert c.group_of[2] == c.group_of[1] != c.group_of[0] and not c.review.any()
+    # Without ``alike_from`` (or without the CLKs) the margin alone decides: 2 joins 1.
+    for kw in ({"clks": clks}, {"alike_from": 0.9}):
+        plain = cluster(3, *edges, body, review_margin=0.03, threshold=0.7, **kw)
+        assert plain.group_of[2] == plain.group_of[1] and not plain.review.any()
+
+
 def test_clear_winner_is_merged_and_unflagged() -> None:
     body = np.array([0, 1, 1])
     c = cluster(3, *_pairs([(0, 1, 0.97), (0, 2, 0.80)]), body, review_margin=0.05)
