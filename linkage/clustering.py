@@ -169,9 +169,9 @@ def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, m
     return -1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dice_one(words, popcounts, a, b):
-    """Exact Dice of records ``a`` and ``b``."""
+    """Exact Dice of records ``a`` and ``b`` (the arithmetic of ``similarity``)."""
     c = 0
     for w in range(words.shape[1]):
         c += _popcount(words[a, w] & words[b, w])
@@ -213,12 +213,7 @@ def _support_clks(rx, ry, size, ring, words, popcounts, t, need):
     while True:
         y = ry
         while True:
-            c = 0
-            for w in range(words.shape[1]):
-                c += _popcount(words[x, w] & words[y, w])
-            d = popcounts[x] + popcounts[y]
-            s = 2.0 * c / d if d > 0 else 0.0
-            if s >= t:
+            if _dice_one(words, popcounts, x, y) >= t:
                 count += 1
             seen += 1
             if count + (total - seen) < need:
@@ -237,13 +232,7 @@ def _dice_of(words, popcounts, a, b):
     """Exact Dice of the record pairs ``a[i]``–``b[i]``."""
     out = np.empty(a.shape[0])
     for i in range(a.shape[0]):
-        x = a[i]
-        y = b[i]
-        c = 0
-        for w in range(words.shape[1]):
-            c += _popcount(words[x, w] & words[y, w])
-        d = popcounts[x] + popcounts[y]
-        out[i] = 2.0 * c / d if d > 0 else 0.0
+        out[i] = _dice_one(words, popcounts, a[i], b[i])
     return out
 
 
