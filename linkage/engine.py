@@ -453,8 +453,7 @@ def decide(
     # A threshold that was not learned has no fitted P(match | s): the review gets one
     # fitted to this run's pairs above the threshold (the same pairs, so the same model,
     # in full and incremental runs).
-    learned = model.source == "em" or model.source.startswith("capped")
-    seen = model if learned else review_model(left, right, scores, body, model)
+    seen = model if model.learned else review_model(left, right, scores, body, model)
     rev = review_groups(group_all, grouped.n_groups, left, right, scores, body, seen,
                         grouped.review, dedup=dedup,
                         split_floor=float(grouped.floor) if np.any(dedup) else None)  # fmt: skip

@@ -87,6 +87,12 @@ class ScoreModel:
                 out = np.where(s >= self.threshold, np.maximum(out, 0.5), np.minimum(out, 0.5))
         return np.where(s < self.floor, 0.0, out)
 
+    @property
+    def learned(self) -> bool:
+        """The run's threshold came from its own scores: the mixture was fitted there
+        (``em``, or ``capped`` at the default)."""
+        return self.source.startswith(("em", "capped"))
+
 
 def mutual_best(left: np.ndarray, right: np.ndarray, scores: np.ndarray, body: np.ndarray
                 ) -> np.ndarray:  # fmt: skip
@@ -195,7 +201,7 @@ def review_model(left: np.ndarray, right: np.ndarray, scores: np.ndarray, body: 
     order = np.lexsort((hi, lo))
     fit = estimate_threshold(lo[order], hi[order], s[order], body, float(model.threshold),
                              float(model.threshold))  # fmt: skip
-    if fit.pairs == 0 or not fit.source.startswith(("em", "capped")):
+    if fit.pairs == 0 or not fit.learned:
         return model
     if not 0.0 < fit.match_share < ALL_MATCH:
         return model
