@@ -54,6 +54,24 @@ Evidence, each turned into a probability with the run's fitted score model
   differ each in their own way leave such pairs when a copy stays apart (FEBRL3). The
   score model's ``P`` does not serve here: its strangers come from runner-up scores,
   which in a deduplicating body are often the person's other copies;
+* **bridge** — a group that falls into two or more parts of at least two records each,
+  every part held together by links more likely matches than not (``P > BRIDGE_P``,
+  0.5), the parts joined only by links more likely non-matches: ``1 - P`` of the best
+  link between the parts. The greedy joins groups through their best pair alone, so two
+  children's well-linked records can meet through one poor pair (on held-out kawase seed
+  11, two twins' records without a reading, 0.90 with each other, reached a third child
+  through a 0.65 link). Added in stop 23; over the 24 kawase runs of seeds 3/4/7–12 it
+  fired once (that group); on synthetic seed 5 and FEBRL3 it flagged three right groups;
+* **outvoted** — a record that has more *close* likely links (``P > BRIDGE_P`` and at
+  most ``OUTVOTE_GAP`` below its best link inside its group) to another group with no
+  record of its body than to its own group: ``OUTVOTED_RISK`` on both groups. One CLK
+  cannot tell a missing field from a different one: two twins' records that both lack a
+  reading score higher with each other (0.90) than with their own twin's records that
+  carry one (0.84–0.86), so the pair merges first, and each record's own group, two or
+  three records strong, is left one short (kawase seeds 11 and 12). Added in stop 23;
+  ``OUTVOTE_GAP`` (0.08) was read off kawase seeds 3/4/7–12: 0.05 caught 6 wrong groups
+  the list missed with 21 false alarms over 24 runs, 0.08 caught 9 with 69, 0.12 the same
+  9 with 168;
 * **near-tie** — groups the clustering left unmerged because two rivals scored within its
   margin (``ambiguous``). A group of one record is flagged (its own partner may be the one
   refused). A group that already has members is only ordered (``FLAG_AT * P`` of the best
@@ -73,6 +91,8 @@ kawase seeds 3/4 as well, so those are no longer clean hold-outs for the review 
 Stop 22 changed none of these constants; it changed the clustering (a near-tie left open
 stays open; twins of one name are a near-tie), looking at seeds 3/4/7/8/9 — kawase seeds
 10 and 11, never looked at before, are the hold-outs for both (docs/benchmarks.md).
+Stop 23 added the bridge and outvoted evidence, looking at seeds 3/4/7–12 (seed 12 was
+first run clean with stop 22's code); kawase seeds 13 and 14 are its hold-outs.
 """
 
 from __future__ import annotations
@@ -97,7 +117,11 @@ MISSING_WEIGHT = 0.9
 RHO_FROM = 0.95
 BEATEN_HOLD = 0.03
 SPLIT_RISK = 0.5
-EVIDENCE = ("challenged", "partner", "loose", "missed", "contested", "missing_body", "split")
+BRIDGE_P = 0.5
+OUTVOTE_GAP = 0.08
+OUTVOTED_RISK = 0.3
+EVIDENCE = ("challenged", "partner", "loose", "missed", "contested", "missing_body", "split",
+            "bridge", "outvoted")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -110,8 +134,8 @@ class Review:
         ranking: group indices of the flagged groups, most likely wrong first.
         evidence: ``name -> (n_groups,)`` risk from each kind of evidence
             (``challenged``, ``partner``, ``loose``, ``missed``, ``contested``,
-            ``missing_body``, ``split``, ``near_tie``), so a reviewer sees why a group is on
-            the list.
+            ``missing_body``, ``split``, ``bridge``, ``outvoted``, ``near_tie``), so a
+            reviewer sees why a group is on the list.
     """
 
     risk: np.ndarray
@@ -209,6 +233,38 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
             np.maximum.at(evidence[name], gx[sel], ev[sel])
             np.maximum.at(evidence[name], gy[sel], ev[sel])
 
+    # Weak bridge: parts of a group, each of two or more records held together by links
+    # more likely matches than not, joined only by links more likely non-matches.
+    strong = inside & (post > BRIDGE_P)
+    part = _parts(n, left[strong], right[strong])
+    in_big = np.bincount(part, minlength=n)[part] >= 2
+    group_parts = np.unique(group_of[in_big] * np.int64(n) + part[in_big])
+    bridged = np.bincount(group_parts // max(n, 1), minlength=n_groups) >= 2
+    cross = inside & (part[left] != part[right])
+    bridge_p = np.zeros(n_groups)
+    np.maximum.at(bridge_p, gl[cross], post[cross])
+    evidence["bridge"] = np.where(bridged, 1.0 - bridge_p, 0.0)
+
+    # Outvoted member: a record with more close, likely links (P > BRIDGE_P, at most
+    # OUTVOTE_GAP below its best link inside its group) to another group that has no record
+    # of its body than to its own group.
+    if n:
+        src = np.concatenate([left, right])
+        dst = np.concatenate([right, left])
+        s2 = np.concatenate([scores, scores])
+        p2 = np.concatenate([post, post])
+        close = (p2 > BRIDGE_P) & (s2 >= best_in[src] - OUTVOTE_GAP) & multi[src]
+        src, to = src[close], group_of[dst[close]]
+        key, count = np.unique(src * np.int64(n_groups) + to, return_counts=True)
+        r, h = key // n_groups, key % n_groups
+        own = h == group_of[r]
+        own_count = np.zeros(n, np.int64)
+        own_count[r[own]] = count[own]
+        room = (bmask[h] >> body[r].astype(np.int64)) & 1 == 0
+        out = ~own & room & (count > own_count[r])
+        evidence["outvoted"][group_of[r[out]]] = OUTVOTED_RISK
+        evidence["outvoted"][h[out]] = OUTVOTED_RISK
+
     # Split duplicates: two groups of one deduplicating body with a pair between them at
     # or above the support floor (a score strangers reach only far out in their spread).
     if dedup is not None and split_floor is not None:
@@ -261,6 +317,21 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     idx = np.flatnonzero(flagged)
     ranking = idx[np.argsort(-risk[idx], kind="stable")]
     return Review(risk, flagged, ranking, evidence)
+
+
+def _parts(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected parts of the graph on ``n`` records with edges ``a[i]``–``b[i]``: each
+    record's label is the smallest record index of its part (``(n,)`` int64)."""
+    label = np.arange(n, dtype=np.int64)
+    while a.size:
+        new = label.copy()
+        np.minimum.at(new, a, label[b])
+        np.minimum.at(new, b, label[a])
+        new = new[new]  # a label is a record of the part: follow it
+        if np.array_equal(new, label):
+            break
+        label = new
+    return label
 
 
 def _best_partner(left: np.ndarray, right: np.ndarray, scores: np.ndarray, n: int,

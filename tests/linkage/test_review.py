@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from linkage.review import FLAG_AT, review_groups
+from linkage.review import FLAG_AT, OUTVOTED_RISK, Review, review_groups
 from linkage.threshold import ScoreModel
 
 
@@ -180,3 +181,52 @@ def test_missing_body_also_flags_the_best_candidates_group() -> None:
     assert rv.evidence["missing_body"][n] >= FLAG_AT
     assert rv.evidence["partner"][n - 1] >= FLAG_AT
     assert np.flatnonzero(rv.flagged).tolist() == [n - 1, n]
+
+
+def test_two_peoples_records_joined_by_one_weak_link_are_a_bridge() -> None:
+    # Records 0 (body 0) and 1 (body 1) are one child, 2 (body 2) and 3 (body 3) another:
+    # each pair linked at 0.95. The greedy joined them through 1-2 at 0.78, more likely a
+    # non-match than a match (P about 0.12 under a step at 0.8): flagged, ranked by it.
+    body = np.array([0, 1, 2, 3])
+    left, right = np.array([0, 2, 1]), np.array([1, 3, 2])
+    group_of = np.zeros(4, np.int64)
+    rv = review_groups(group_of, 1, left, right, np.array([0.95, 0.95, 0.78]), body, _model())
+    assert rv.evidence["bridge"][0] == pytest.approx(1.0 - _model().posterior(np.array([0.78]))[0])
+    assert rv.flagged.tolist() == [True]
+    # A likely link between the two parts: one child's records, nothing to ask.
+    rv = review_groups(group_of, 1, left, right, np.array([0.95, 0.95, 0.85]), body, _model())
+    assert rv.evidence["bridge"][0] == 0.0
+    # One record joined by a weak link is not two parts (a low link alone is not evidence).
+    rv = review_groups(group_of, 1, np.array([0, 0, 2]), np.array([1, 2, 3]),
+                       np.array([0.95, 0.95, 0.78]), body, _model())  # fmt: skip
+    assert rv.evidence["bridge"][0] == 0.0
+    assert not rv.flagged.any()
+
+
+def _twins(group_of: list[int], far: bool = False) -> Review:
+    # Twins A and B, one record each in bodies 0, 1 and 2 (A: 0, 1, 2; B: 3, 4, 5). A's
+    # body-0 record 0 and B's body-1 record 4 lack a reading: they score 0.90 with each
+    # other, and each only 0.84 with its own twin's other records (0.75 with ``far``).
+    body = np.array([0, 1, 2, 0, 1, 2])
+    own = 0.75 if far else 0.84
+    pairs = [(1, 2, 0.99), (3, 5, 0.99), (0, 4, 0.90), (0, 1, own), (0, 2, own),
+             (4, 3, own), (4, 5, own), (1, 5, 0.78), (2, 3, 0.78)]  # fmt: skip
+    left = np.array([p[0] for p in pairs])
+    right = np.array([p[1] for p in pairs])
+    scores = np.array([p[2] for p in pairs])
+    g = np.array(group_of)
+    return review_groups(g, int(g.max()) + 1, left, right, scores, body, _model(0.7))
+
+
+def test_a_record_with_more_close_links_to_a_group_with_room_for_it_is_outvoted() -> None:
+    # Wrong: {0, 4} (the two records without a reading) apart from {1, 2} and {3, 5}.
+    rv = _twins([0, 1, 1, 2, 0, 2])
+    assert rv.evidence["outvoted"].tolist() == [OUTVOTED_RISK] * 3
+    assert rv.flagged.all()
+    # Right: each twin's records in one group. B's group has no room for record 0.
+    rv = _twins([0, 0, 0, 1, 1, 1])
+    assert rv.evidence["outvoted"].max() == 0.0
+    # Links far below the record's link inside its group (siblings, not the record's own
+    # child) do not outvote it.
+    rv = _twins([0, 1, 1, 2, 0, 2], far=True)
+    assert rv.evidence["outvoted"].max() == 0.0
