@@ -61,7 +61,8 @@ Evidence, each turned into a probability with the run's fitted score model
   children's well-linked records can meet through one poor pair (on held-out kawase seed
   11, two twins' records without a reading, 0.90 with each other, reached a third child
   through a 0.65 link). Added in stop 23; over the 24 kawase runs of seeds 3/4/7–12 it
-  fired once (that group); on synthetic seed 5 and FEBRL3 it flagged three right groups;
+  fired once (that group); on one secret each of synthetic seed 5 and FEBRL3 it flagged
+  three right groups (one and two);
 * **outvoted** — a record that has more *close* likely links (``P > BRIDGE_P`` and at
   most ``OUTVOTE_GAP`` below its best link inside its group) to another group with no
   record of its body than to its own group: ``OUTVOTED_RISK`` on both groups. One CLK
