@@ -261,6 +261,8 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
         own = h == group_of[r]
         own_count = np.zeros(n, np.int64)
         own_count[r[own]] = count[own]
+        # A group holding a record of r's body has no room, deduplicating bodies included:
+        # one such body's groups that belong together are the split evidence's case.
         room = (bmask[h] >> body[r].astype(np.int64)) & 1 == 0
         out = ~own & room & (count > own_count[r])
         evidence["outvoted"][group_of[r[out]]] = OUTVOTED_RISK
