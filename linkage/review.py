@@ -58,8 +58,8 @@ Evidence, each turned into a probability with the run's fitted score model
   every part held together by links more likely matches than not (``P > BRIDGE_P``,
   0.5), the parts joined only by links more likely non-matches: ``1 - P`` of the best
   link between the parts. The greedy joins groups through their best pair alone, so two
-  children's well-linked records can meet through one poor pair (on held-out kawase seed
-  11, two twins' records without a reading, 0.90 with each other, reached a third child
+  children's well-linked records can meet through one poor pair (on kawase seed 11, stop
+  22's hold-out, two twins' records without a reading, 0.90 with each other, reached a third child
   through a 0.65 link). Added in stop 23; over the 24 kawase runs of seeds 3/4/7–12 it
   fired once (that group); on one secret each of synthetic seed 5 and FEBRL3 it flagged
   three right groups (one and two);
