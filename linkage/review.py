@@ -249,24 +249,23 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     # Outvoted member: a record with more close, likely links (P > BRIDGE_P, at most
     # OUTVOTE_GAP below its best link inside its group) to another group that has no record
     # of its body than to its own group.
-    if n:
-        src = np.concatenate([left, right])
-        dst = np.concatenate([right, left])
-        s2 = np.concatenate([scores, scores])
-        p2 = np.concatenate([post, post])
-        close = (p2 > BRIDGE_P) & (s2 >= best_in[src] - OUTVOTE_GAP) & multi[src]
-        src, to = src[close], group_of[dst[close]]
-        key, count = np.unique(src * np.int64(n_groups) + to, return_counts=True)
-        r, h = key // n_groups, key % n_groups
-        own = h == group_of[r]
-        own_count = np.zeros(n, np.int64)
-        own_count[r[own]] = count[own]
-        # A group holding a record of r's body has no room, deduplicating bodies included:
-        # one such body's groups that belong together are the split evidence's case.
-        room = (bmask[h] >> body[r].astype(np.int64)) & 1 == 0
-        out = ~own & room & (count > own_count[r])
-        evidence["outvoted"][group_of[r[out]]] = OUTVOTED_RISK
-        evidence["outvoted"][h[out]] = OUTVOTED_RISK
+    src = np.concatenate([left, right])
+    dst = np.concatenate([right, left])
+    s2 = np.concatenate([scores, scores])
+    p2 = np.concatenate([post, post])
+    close = (p2 > BRIDGE_P) & (s2 >= best_in[src] - OUTVOTE_GAP) & multi[src]
+    src, to = src[close], group_of[dst[close]]
+    key, count = np.unique(src * np.int64(n_groups) + to, return_counts=True)
+    r, h = key // n_groups, key % n_groups
+    own = h == group_of[r]
+    own_count = np.zeros(n, np.int64)
+    own_count[r[own]] = count[own]
+    # A group holding a record of r's body has no room, deduplicating bodies included:
+    # one such body's groups that belong together are the split evidence's case.
+    room = (bmask[h] >> body[r].astype(np.int64)) & 1 == 0
+    out = ~own & room & (count > own_count[r])
+    evidence["outvoted"][group_of[r[out]]] = OUTVOTED_RISK
+    evidence["outvoted"][h[out]] = OUTVOTED_RISK
 
     # Split duplicates: two groups of one deduplicating body with a pair between them at
     # or above the support floor (a score strangers reach only far out in their spread).
