@@ -34,6 +34,20 @@ def test_review_is_scored_over_the_records_that_reached_the_linkage() -> None:
     assert r["wrong_groups"] == 2 and r["flagged_wrong"] == 1 and r["flag_recall"] == 0.5
 
 
+def test_one_name_twins_are_the_twins_registered_under_their_co_twins_given_name() -> None:
+    pairs = [("A", "B"), ("C", "D"), ("E", "F")]
+    given = {"A": "ビカシュ", "B": "ビカシュ", "C": "陽葵", "D": "陽菜", "E": "", "F": ""}
+    assert quality.one_name_twins(pairs, given) == {"A", "B"}  # no name is not one name
+
+
+def test_kawase_reports_one_name_twins_apart() -> None:
+    ds = quality.municipal_dataset("kawase", 3000, seed=15)
+    one = ds.subgroups["twins_one_name"]
+    assert one and one < ds.subgroups["twins"]
+    by_pair = {frozenset(p) for p in ds.twin_pairs}
+    assert all(any(p in pair and pair <= one for pair in by_pair) for p in one)
+
+
 def test_runs_on_a_small_second_town(tmp_path) -> None:
     args = ["--size", "150", "--secrets", "1", "--datasets", "kawase",
             "--methods", "kakehashi,clkhash_anonlink", "--out", str(tmp_path)]  # fmt: skip
