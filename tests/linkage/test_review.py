@@ -150,7 +150,7 @@ def test_a_challenged_low_link_orders_the_list_but_does_not_flag_on_its_own() ->
     assert rv.evidence["challenged"].max() == 0.0
 
 
-def test_a_challenged_group_with_other_evidence_is_flagged_first() -> None:
+def test_a_challenged_group_with_other_evidence_is_still_flagged() -> None:
     # As above, and record 3 (body 2, alone) scores 0.83 with record 0: a missed link
     # (P above one half) flags group 0; the challenge adds nothing to the flag, but the
     # group is on the list.
