@@ -31,6 +31,7 @@ import numpy as np
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from linkage.components import components
 from linkage.errors import LinkageError
 
 DATE_TAG_BYTES = 16
@@ -222,33 +223,15 @@ def households(
         raise LinkageError(
             f"child_group holds {int(children.max())}, beyond n_child_groups={n_child_groups}"
         )
-    # Union-find over child groups; each guardian group joins its children to the first
-    # child seen with it. Sorting rows by guardian makes this one pass of vectorised
-    # pairs (child, first child of the same guardian).
-    parent = np.arange(n_child_groups, dtype=np.int64)
-    if children.size:
-        order = np.argsort(guardians, kind="stable")
-        g, c = guardians[order], children[order]
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        first_child = np.repeat(c[starts], np.diff(np.r_[starts, g.size]))
-        par = parent.tolist()
-
-        def find(x: int) -> int:
-            while par[x] != x:
-                par[x] = par[par[x]]
-                x = par[x]
-            return x
-
-        for a, b in zip(c.tolist(), first_child.tolist(), strict=True):
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                if ra < rb:
-                    par[rb] = ra
-                else:
-                    par[ra] = rb
-        parent = np.array([find(x) for x in range(n_child_groups)], dtype=np.int64)
-    # Roots are each component's smallest member; number them in that order.
-    _, labels = np.unique(parent, return_inverse=True)
+    # Each guardian group joins its children to the first child seen with it: sorting
+    # rows by guardian gives the edges (child, first child of the same guardian).
+    order = np.argsort(guardians, kind="stable")
+    g, c = guardians[order], children[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]]) if g.size else np.zeros(0, np.int64)
+    first_child = np.repeat(c[starts], np.diff(np.r_[starts, g.size]))
+    smallest = components(n_child_groups, c, first_child)
+    # Labels are each component's smallest member; number them in that order.
+    _, labels = np.unique(smallest, return_inverse=True)
     return labels.astype(np.int64).reshape(n_child_groups)
 
 

@@ -111,6 +111,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from linkage.components import components
 from linkage.threshold import ScoreModel
 
 TIE_SCALE = 0.005
@@ -246,7 +247,7 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     # Weak bridge: parts of a group, each of two or more records held together by links
     # more likely matches than not, joined only by links more likely non-matches.
     strong = inside & (post > BRIDGE_P)
-    part = _parts(n, left[strong], right[strong])
+    part = components(n, left[strong], right[strong])
     in_big = np.bincount(part, minlength=n)[part] >= 2
     group_parts = np.unique(group_of[in_big] * np.int64(n) + part[in_big])
     bridged = np.bincount(group_parts // max(n, 1), minlength=n_groups) >= 2
@@ -328,21 +329,6 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     idx = np.flatnonzero(flagged)
     ranking = idx[np.argsort(-risk[idx], kind="stable")]
     return Review(risk, flagged, ranking, evidence)
-
-
-def _parts(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected parts of the graph on ``n`` records with edges ``a[i]``–``b[i]``: each
-    record's label is the smallest record index of its part (``(n,)`` int64)."""
-    label = np.arange(n, dtype=np.int64)
-    while a.size:
-        new = label.copy()
-        np.minimum.at(new, a, label[b])
-        np.minimum.at(new, b, label[a])
-        new = new[new]  # a label is a record of the part: follow it
-        if np.array_equal(new, label):
-            break
-        label = new
-    return label
 
 
 def _best_partner(left: np.ndarray, right: np.ndarray, scores: np.ndarray, n: int,
