@@ -21,7 +21,8 @@ errors left on the review list (docs/benchmarks.md, stop 22).
 
 Known answers from people (the coordinator's recorded review outcomes) go in as
 constraints: ``must_link`` pairs are joined before any scored pair (still at most one
-record per body), ``cannot_link`` pairs are never put in one group, and ``decided``
+record per body), ``cannot_link`` pairs are never put in one group (nor is a record kept
+apart from ``x`` counted as ``x``'s near-tie rival), and ``decided``
 records no longer flag their group for review, so a question answered once is not asked
 again. A constraint that contradicts another (or the one-record-per-body rule) is not
 applied and is counted in ``Clustering.conflicts``.
@@ -138,12 +139,13 @@ def _find(parent, x):
 
 @numba.njit(cache=True)
 def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, margin, t,
-           words, popcounts, alike_from):  # fmt: skip
+           words, popcounts, alike_from, cl_left, cl_right, has_cl):  # fmt: skip
     """A candidate ``z`` of ``x`` in ``y``'s body (scoring ``>= t``) that could also join
     and that ``x`` cannot tell from ``y``: it scores within ``margin`` of ``s`` (or
     higher), or — with the CLKs given (``words``) — ``y`` and ``z`` are nearly the same
     record (Dice(y, z) >= ``alike_from``) and more alike than ``x`` and ``y`` are
-    (Dice(y, z) >= s). -1 if none."""
+    (Dice(y, z) >= s). A ``z`` that people said is not ``x``'s person (a cannot-link
+    between their groups) could not join, so it is no rival. -1 if none."""
     rx = _find(parent, x)
     ry = _find(parent, y)
     alike = words.shape[0] > 0 and alike_from <= 1.0
@@ -160,7 +162,9 @@ def _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask, fixed, m
         rz = _find(parent, z)
         if rz == rx or rz == ry:  # noqa: SIM109 (numba-friendly)
             continue
-        if (mask[rx] & mask[rz] & ~fixed) == 0:
+        if (mask[rx] & mask[rz] & ~fixed) == 0 and not _kept_apart(
+            rx, rz, parent, cl_left, cl_right, has_cl
+        ):
             if close:
                 return z
             d = _dice_one(words, popcounts, y, z)
@@ -356,11 +360,13 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
             tied = -1
             if (dedup_bits >> body[y]) & 1 == 0:
                 z = _rival(x, y, s, adj_start, adj_node, adj_score, body, parent, mask,
-                           dedup_bits, margin, t, words, popcounts, alike_from)  # fmt: skip
+                           dedup_bits, margin, t, words, popcounts, alike_from, cl_left,
+                           cl_right, has_cl)  # fmt: skip
                 tied = x
             if z < 0 and (dedup_bits >> body[x]) & 1 == 0:
                 z = _rival(y, x, s, adj_start, adj_node, adj_score, body, parent, mask,
-                           dedup_bits, margin, t, words, popcounts, alike_from)  # fmt: skip
+                           dedup_bits, margin, t, words, popcounts, alike_from, cl_left,
+                           cl_right, has_cl)  # fmt: skip
                 tied = y
             if z >= 0:
                 flagged[x] = True

@@ -49,6 +49,24 @@ def test_cannot_link_keeps_a_high_scoring_pair_apart() -> None:
     assert c2.group_of[0] == c2.group_of[2] != c2.group_of[1]
 
 
+def test_a_rival_people_kept_apart_leaves_no_near_tie() -> None:
+    # Record 0 scores almost equally with 1 and 2 (one body): a near-tie, left open.
+    body = np.array([0, 1, 1])
+    edges = _pairs([(0, 1, 0.95), (0, 2, 0.94)])
+    tie = cluster(3, *edges, body, review_margin=0.05)
+    assert tie.n_groups == 3 and tie.review.all()
+    # The coordinator recorded that 0 and 2 are different children: 2 is no rival, so 0
+    # joins 1 and nothing is asked again.
+    c = cluster(3, *edges, body, review_margin=0.05, cannot_link=_ix((0, 2)),
+                decided=np.array([True, False, True]))  # fmt: skip
+    assert c.group_of[0] == c.group_of[1] != c.group_of[2]
+    assert not c.review.any() and c.ambiguous == 0
+    # The same from the other side of the pair (1 holds the tie).
+    c = cluster(3, *_pairs([(1, 0, 0.95), (2, 0, 0.94)]), np.array([1, 0, 0]),
+                review_margin=0.05, cannot_link=_ix((2, 0)))  # fmt: skip
+    assert c.group_of[0] == c.group_of[1] != c.group_of[2] and c.ambiguous == 0
+
+
 def test_contradicting_must_link_is_counted_not_applied() -> None:
     body = np.array([0, 0, 1])
     c = cluster(3, *_pairs([]), body, must_link=_ix((0, 2), (1, 2)))
