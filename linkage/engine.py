@@ -456,7 +456,8 @@ def decide(
     seen = model if model.learned else review_model(left, right, scores, body, model)
     rev = review_groups(group_all, grouped.n_groups, left, right, scores, body, seen,
                         grouped.review, dedup=dedup,
-                        split_floor=float(grouped.floor) if np.any(dedup) else None)  # fmt: skip
+                        split_floor=float(grouped.floor) if np.any(dedup) else None,
+                        known=must_link)  # fmt: skip
     flagged, ranking = rev.flagged, rev.ranking
     if decided is not None:
         # A group whose records people have all reviewed is not put to them again.

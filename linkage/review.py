@@ -63,7 +63,8 @@ Evidence, each turned into a probability with the run's fitted score model
   which in a deduplicating body are often the person's other copies;
 * **bridge** — a group that falls into two or more parts of at least two records each,
   every part held together by links more likely matches than not (``P > BRIDGE_P``,
-  0.5), the parts joined only by links more likely non-matches: ``1 - P`` of the best
+  0.5) or by pairs people confirmed (``known``), the parts joined only by links more
+  likely non-matches: ``1 - P`` of the best
   link between the parts. The greedy joins groups through their best pair alone, so two
   children's well-linked records can meet through one poor pair (on kawase seed 11, stop
   22's hold-out, two twins' records without a reading, 0.90 with each other, reached a third child
@@ -159,12 +160,16 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
                   scores: np.ndarray, body: np.ndarray, model: ScoreModel,
                   ambiguous: np.ndarray | None = None, *, flag_at: float = FLAG_AT,
                   dedup: np.ndarray | None = None,
-                  split_floor: float | None = None) -> Review:  # fmt: skip
+                  split_floor: float | None = None,
+                  known: tuple[np.ndarray, np.ndarray] | None = None) -> Review:  # fmt: skip
     """Score every group (see the module docstring).
 
     ``dedup``: ``(n_bodies,)`` bool, the deduplicating bodies; ``split_floor``: the run's
     dedup support floor (``clustering.support_floor``), from which a pair between two
-    groups of one deduplicating body is evidence of a split.
+    groups of one deduplicating body is evidence of a split. ``known``: ``(left, right)``
+    record pairs people confirmed are one person (the clustering's ``must_link``): they
+    hold a group's parts together as firmly as a likely link, so a weak link people
+    already answered for is not a bridge to ask about again.
     """
     n = group_of.size
     risk = np.zeros(n_groups, np.float64)
@@ -247,7 +252,14 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     # Weak bridge: parts of a group, each of two or more records held together by links
     # more likely matches than not, joined only by links more likely non-matches.
     strong = inside & (post > BRIDGE_P)
-    part = components(n, left[strong], right[strong])
+    held_l, held_r = left[strong], right[strong]
+    if known is not None:
+        kl = np.asarray(known[0], np.int64)
+        kr = np.asarray(known[1], np.int64)
+        same = group_of[kl] == group_of[kr]
+        held_l = np.concatenate([held_l, kl[same]])
+        held_r = np.concatenate([held_r, kr[same]])
+    part = components(n, held_l, held_r)
     in_big = np.bincount(part, minlength=n)[part] >= 2
     group_parts = np.unique(group_of[in_big] * np.int64(n) + part[in_big])
     bridged = np.bincount(group_parts // max(n, 1), minlength=n_groups) >= 2

@@ -217,6 +217,22 @@ def test_two_peoples_records_joined_by_one_weak_link_are_a_bridge() -> None:
     assert not rv.flagged.any()
 
 
+def test_a_weak_link_people_confirmed_is_no_bridge() -> None:
+    # The group of the bridge test, with the coordinator's answer that 1 and 2 are one
+    # child (or any pair across the two parts, listed or not): nothing left to ask.
+    body = np.array([0, 1, 2, 3])
+    left, right, scores = np.array([0, 2, 1]), np.array([1, 3, 2]), np.array([0.95, 0.95, 0.78])
+    group_of = np.zeros(4, np.int64)
+    for known in ((np.array([1]), np.array([2])), (np.array([3]), np.array([0]))):
+        rv = review_groups(group_of, 1, left, right, scores, body, _model(), known=known)
+        assert rv.evidence["bridge"][0] == 0.0 and not rv.flagged.any()
+    # A confirmed pair in another group says nothing about this one.
+    group_of2 = np.array([0, 0, 0, 0, 1, 1])
+    rv = review_groups(group_of2, 2, left, right, scores, np.array([0, 1, 2, 3, 0, 1]),
+                       _model(), known=(np.array([4]), np.array([5])))  # fmt: skip
+    assert rv.evidence["bridge"][0] > FLAG_AT and rv.flagged[0]
+
+
 def _twins(group_of: list[int], far: bool = False) -> Review:
     # Twins A and B, one record each in bodies 0, 1 and 2 (A: 0, 1, 2; B: 3, 4, 5). A's
     # body-0 record 0 and B's body-1 record 4 lack a reading: they score 0.90 with each
