@@ -112,6 +112,9 @@ class Clustering:
             deduplicating body in the group (1.0 where no such merge happened).
         floor: the score from which a pair supported such a merge (the threshold in
             runs without a deduplicating body).
+        refused_same: number of merges of deduplicating records refused because no
+            pair of the repeated body's records across the two groups reached
+            ``same_floor``.
     """
 
     group_of: np.ndarray
@@ -123,6 +126,7 @@ class Clustering:
     refused: int = 0
     support: np.ndarray | None = None
     floor: float = 0.0
+    refused_same: int = 0
 
 
 @numba.njit(cache=True, inline="always")
@@ -231,6 +235,36 @@ def _support_clks(rx, ry, size, ring, words, popcounts, t, need):
     return count
 
 
+@numba.njit(cache=True)
+def _best_same_body(rx, ry, bits, body, ring, words, popcounts, adj_start, adj_node,
+                    adj_score, parent):  # fmt: skip
+    """The highest score of a pair of records of one body (one of ``bits``) across the
+    groups of roots ``rx`` and ``ry``: exact Dice from the CLKs (``words``) when given,
+    else the listed pairs (-1 when none is listed)."""
+    best = -1.0
+    x = rx
+    while True:
+        if (bits >> body[x]) & 1:
+            if words.shape[0] > 0:
+                y = ry
+                while True:
+                    if body[y] == body[x]:
+                        best = max(best, _dice_one(words, popcounts, x, y))
+                    y = ring[y]
+                    if y == ry:
+                        break
+            else:
+                for p in range(adj_start[x], adj_start[x + 1]):
+                    z = adj_node[p]
+                    if body[z] == body[x] and _find(parent, z) == ry:
+                        best = max(best, adj_score[p])
+                        break  # the list is best first
+        x = ring[x]
+        if x == rx:
+            break
+    return best
+
+
 @numba.njit(cache=True, nogil=True)
 def _dice_of(words, popcounts, a, b):
     """Exact Dice of the record pairs ``a[i]``–``b[i]``."""
@@ -299,7 +333,7 @@ def _join(rx, ry, parent, mask, has_cl, size, ring, support):
 @numba.njit(cache=True)
 def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_score, margin,
             t, ml_left, ml_right, cl_left, cl_right, need, t_support, words,
-            popcounts, alike_from):  # fmt: skip
+            popcounts, alike_from, same_floor):  # fmt: skip
     parent = np.arange(n)
     mask = np.empty(n, np.int64)
     for x in range(n):
@@ -313,6 +347,7 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
     ring = np.arange(n)
     support = np.ones(n)
     refused = 0
+    refused_same = 0
     # A refused merge of two unchanged groups is refused again: (root, root, size, size)
     # names them (a group keeps its root and size until it grows).
     refusals = {(np.int64(-1), np.int64(-1), np.int64(0), np.int64(0))}
@@ -344,6 +379,18 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
             continue
         if _kept_apart(rx, ry, parent, cl_left, cl_right, has_cl):
             continue
+        if same_floor <= 1.0 and (mask[rx] & mask[ry] & dedup_bits) != 0:
+            # Two records of one deduplicating body must themselves score like one
+            # person's (siblings in one body score above the threshold too); below that
+            # the pair is two children, as a pair below the threshold is, before any
+            # near-tie is weighed. Not flagged: the review weighs such pairs with the
+            # body's own share of repeats (``review.review_groups``' ``same_model``).
+            best = _best_same_body(rx, ry, mask[rx] & mask[ry] & dedup_bits, body, ring,
+                                   words, popcounts, adj_start, adj_node, adj_score,
+                                   parent)  # fmt: skip
+            if best < same_floor:
+                refused_same += 1
+                continue
         if margin > 0:
             # A record whose partner in body B a near-tie left open does not get one
             # through any lower link, e.g. to a rival's group through a member of another
@@ -405,7 +452,7 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
         roots[x] = _find(parent, x)
     for x in range(n):
         support[x] = support[roots[x]]
-    return roots, flagged, merges, ambiguous, conflicts, refused, support
+    return roots, flagged, merges, ambiguous, conflicts, refused, refused_same, support
 
 
 def _index_pairs(pairs: tuple[np.ndarray, np.ndarray] | None, n: int, what: str):
@@ -437,6 +484,7 @@ def cluster(
     clks: PackedClks | None = None,
     floor: float | None = None,
     alike_from: float | None = None,
+    same_floor: float | None = None,
 ) -> Clustering:
     """Group ``n`` records from scored pairs.
 
@@ -472,6 +520,12 @@ def cluster(
             near-tie however far apart the record's scores with them are: it cannot tell
             them apart (twins of one name). ``None`` (default) turns it off;
             ``engine.decide`` passes ``ALIKE_FROM``.
+        same_floor: a merge that would put two records of one deduplicating body into
+            one group also needs a pair of that body's records across the two groups
+            scoring at least this (exact Dice with ``clks``, else the listed pairs);
+            refused otherwise (not flagged: the review list weighs such pairs).
+            ``None`` (default) turns it off;
+            ``engine.decide`` passes ``threshold.same_body_floor``'s.
     """
     body = np.asarray(body, np.int64)
     n_bodies = int(body.max()) + 1 if n else 0
@@ -518,13 +572,16 @@ def cluster(
     else:
         words, popcounts = np.zeros((0, 1), np.uint64), np.zeros(0, np.int32)
     floor = float(threshold) if floor is None or not dedup_bits else float(floor)
-    roots, flagged, merges, ambiguous, conflicts, refused, support = _greedy(
+    if same_floor is not None and not 0 <= same_floor <= 1:
+        raise LinkageError(f"same_floor must lie in [0, 1], got {same_floor}")
+    roots, flagged, merges, ambiguous, conflicts, refused, refused_same, support = _greedy(
         n, left, right, scores, body, np.int64(dedup_bits), adj_start,
         np.ascontiguousarray(others[adj]), np.ascontiguousarray(both[adj]),
         float(review_margin), float(threshold), ml_left, ml_right, cl_left, cl_right,
         float(support), floor,
         np.ascontiguousarray(words), np.ascontiguousarray(popcounts, np.int32),
         2.0 if alike_from is None else float(alike_from),
+        2.0 if same_floor is None or not dedup_bits else float(same_floor),
     )  # fmt: skip
     if decided is not None:
         decided = np.asarray(decided, bool)
@@ -540,7 +597,8 @@ def cluster(
     group_support = np.ones(uniq.size)
     group_support[group_of] = support
     return Clustering(group_of, int(uniq.size), review, int(merges), int(ambiguous),
-                      int(conflicts), int(refused), group_support, floor)  # fmt: skip
+                      int(conflicts), int(refused), group_support, floor,
+                      int(refused_same))  # fmt: skip
 
 
 def reassign_beaten(group_of: np.ndarray, left: np.ndarray, right: np.ndarray,

@@ -49,7 +49,13 @@ from linkage.neighbours import dice_best
 from linkage.packed import PackedClks, pack
 from linkage.review import BEATEN_BY, review_groups
 from linkage.similarity import dice_pairs
-from linkage.threshold import BELOW, ScoreModel, estimate_from_neighbours, review_model
+from linkage.threshold import (
+    BELOW,
+    ScoreModel,
+    estimate_from_neighbours,
+    review_model,
+    same_body_floor,
+)
 
 MAX_BODIES = 10
 _Best = tuple[np.ndarray, np.ndarray]
@@ -432,10 +438,18 @@ def decide(
     """
     t0 = time.perf_counter()
     t_run = float(model.threshold)
+    # A threshold that was not learned has no fitted P(match | s): the review gets one
+    # fitted to this run's pairs above the threshold (the same pairs, so the same model,
+    # in full and incremental runs).
+    seen = model if model.learned else review_model(left, right, scores, body, model)
+    # Two records of one deduplicating body are one child only where they score like one:
+    # the fitted mixture with the body's own share of repeats (siblings score high too).
+    same = same_body_floor(left, right, scores, body, dedup, seen)
+    same_floor, same_model = same if same is not None else (None, None)
     grouped = cluster(
         n, left, right, scores, body, dedup=dedup, review_margin=review_margin,
         threshold=t_run, must_link=must_link, cannot_link=cannot_link, decided=decided,
-        clks=clks, alike_from=ALIKE_FROM,
+        clks=clks, alike_from=ALIKE_FROM, same_floor=same_floor,
     )  # fmt: skip
     # A record joined to the other twin's group while its own twin's record scores
     # clearly higher with it is moved there (decided by its direct scores); the review
@@ -450,14 +464,10 @@ def decide(
     group_all, moved = reassign_beaten(grouped.group_of, left, right, scores, body, t_run,
                                        BEATEN_BY, dedup, keep)  # fmt: skip
     t1 = time.perf_counter()
-    # A threshold that was not learned has no fitted P(match | s): the review gets one
-    # fitted to this run's pairs above the threshold (the same pairs, so the same model,
-    # in full and incremental runs).
-    seen = model if model.learned else review_model(left, right, scores, body, model)
+    split_floor = float(grouped.floor) if np.any(dedup) else None
     rev = review_groups(group_all, grouped.n_groups, left, right, scores, body, seen,
-                        grouped.review, dedup=dedup,
-                        split_floor=float(grouped.floor) if np.any(dedup) else None,
-                        known=must_link)  # fmt: skip
+                        grouped.review, dedup=dedup, split_floor=split_floor,
+                        known=must_link, same_model=same_model)  # fmt: skip
     flagged, ranking = rev.flagged, rev.ranking
     if decided is not None:
         # A group whose records people have all reviewed is not put to them again.
@@ -481,4 +491,8 @@ def decide(
     }
     if np.any(dedup):
         stats["support_floor"] = float(grouped.floor)
+        stats["dedup_refused_same"] = float(grouped.refused_same)
+        if same_floor is not None and same_model is not None:
+            stats["same_body_floor"] = same_floor
+            stats["same_body_share"] = same_model.match_share
     return Decision(group_all, grouped.n_groups, flagged, rev.risk, ranking, stats)

@@ -60,7 +60,11 @@ Evidence, each turned into a probability with the run's fitted score model
   where strangers score only far out in their spread): ``SPLIT_RISK``. Duplicates that
   differ each in their own way leave such pairs when a copy stays apart (FEBRL3). The
   score model's ``P`` does not serve here: its strangers come from runner-up scores,
-  which in a deduplicating body are often the person's other copies;
+  which in a deduplicating body are often the person's other copies — except with
+  ``same_model`` (fitted between bodies, see **repeat**): then the pair's ``P`` under it,
+  from any score. Never where the two groups each hold a record of a body that does not
+  deduplicate (two people by that body's one record per person: twins with their own
+  records);
 * **bridge** — a group that falls into two or more parts of at least two records each,
   every part held together by links more likely matches than not (``P > BRIDGE_P``,
   0.5) or by pairs people confirmed (``known``), the parts joined only by links more
@@ -81,6 +85,13 @@ Evidence, each turned into a probability with the run's fitted score model
   ``OUTVOTE_GAP`` (0.08) was read off kawase seeds 3/4/7–12: 0.05 caught 6 wrong groups
   the list missed with 21 false alarms over 24 runs, 0.08 caught 9 with 69, 0.12 the same
   9 with 168;
+* **repeat** — with ``same_model`` (a deduplicating body next to bodies that keep one
+  record per child, ``threshold.same_body_floor``): a group holding two records of one
+  deduplicating body, ``1 - P`` of the record's best pair with the other, ``P`` at that
+  body's own share of repeats. A body that may repeat a child holds few repeats, and a
+  group that claims one is a claim about two records; twins of one body score just
+  above the floor where only the given name differs, as a repeat with an old address
+  does, so such a group is put to a person unless its pair scores like a sure repeat;
 * **near-tie** — groups the clustering left unmerged because two rivals scored within its
   margin (``ambiguous``). A group of one record is flagged (its own partner may be the one
   refused). A group that already has members is only ordered (``FLAG_AT * P`` of the best
@@ -133,7 +144,7 @@ BRIDGE_P = 0.5
 OUTVOTE_GAP = 0.08
 OUTVOTED_RISK = 0.3
 EVIDENCE = ("challenged", "partner", "loose", "missed", "contested", "missing_body", "split",
-            "bridge", "outvoted")  # fmt: skip
+            "bridge", "outvoted", "repeat")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,8 @@ class Review:
         ranking: group indices of the flagged groups, most likely wrong first.
         evidence: ``name -> (n_groups,)`` risk from each kind of evidence
             (``challenged``, ``partner``, ``loose``, ``missed``, ``contested``,
-            ``missing_body``, ``split``, ``bridge``, ``outvoted``, ``near_tie``), so a
+            ``missing_body``, ``split``, ``bridge``, ``outvoted``, ``repeat``,
+            ``near_tie``), so a
             reviewer sees why a group is on the list.
     """
 
@@ -161,7 +173,8 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
                   ambiguous: np.ndarray | None = None, *, flag_at: float = FLAG_AT,
                   dedup: np.ndarray | None = None,
                   split_floor: float | None = None,
-                  known: tuple[np.ndarray, np.ndarray] | None = None) -> Review:  # fmt: skip
+                  known: tuple[np.ndarray, np.ndarray] | None = None,
+                  same_model: ScoreModel | None = None) -> Review:  # fmt: skip
     """Score every group (see the module docstring).
 
     ``dedup``: ``(n_bodies,)`` bool, the deduplicating bodies; ``split_floor``: the run's
@@ -169,13 +182,21 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     groups of one deduplicating body is evidence of a split. ``known``: ``(left, right)``
     record pairs people confirmed are one person (the clustering's ``must_link``): they
     hold a group's parts together as firmly as a likely link, so a weak link people
-    already answered for is not a bridge to ask about again.
+    already answered for is not a bridge to ask about again. ``same_model``: the score
+    model of two records of one deduplicating body (``threshold.same_body_floor``: the
+    densities between bodies at that body's own share of repeats); given, such a pair is
+    weighed by it instead of ``model`` (a body that may repeat a child holds few repeats
+    and many siblings).
     """
     n = group_of.size
     risk = np.zeros(n_groups, np.float64)
     gl, gr = group_of[left], group_of[right]
     inside = gl == gr
     post = model.posterior(scores)
+    if same_model is not None and dedup is not None and left.size:
+        within = (body[left] == body[right]) & np.asarray(dedup, bool)[body[left]]
+        if within.any():
+            post[within] = same_model.posterior(scores[within])
 
     size = np.bincount(group_of, minlength=n_groups)
     multi = size[group_of] > 1
@@ -208,8 +229,11 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     bmask = np.zeros(n_groups, np.int64)
     np.bitwise_or.at(bmask, group_of, np.left_shift(np.int64(1), body.astype(np.int64)))
     # Two groups clash when they hold records of one body, unless that body deduplicates.
+    # With ``same_model`` two groups' records of one such body can only be one child where
+    # they score like one (``clustering``'s ``same_floor``): such a pair is weighed itself,
+    # and the body clashes like any other.
     single = ~np.int64(0)
-    if dedup is not None:
+    if dedup is not None and same_model is None:
         for b in np.flatnonzero(np.asarray(dedup, bool)):
             single &= ~np.left_shift(np.int64(1), np.int64(b))
 
@@ -290,12 +314,38 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     evidence["outvoted"][h[out]] = OUTVOTED_RISK
 
     # Split duplicates: two groups of one deduplicating body with a pair between them at
-    # or above the support floor (a score strangers reach only far out in their spread).
+    # or above the support floor (a score strangers reach only far out in their spread),
+    # unless the groups each hold a record of a body that does not deduplicate: then they
+    # are two people by that body's one record per person (twins with their own records).
     if dedup is not None and split_floor is not None:
         dd = np.asarray(dedup, bool)
-        same = (body[left] == body[right]) & dd[body[left]] & ~inside & (scores >= split_floor)
-        np.maximum.at(evidence["split"], gl[same], SPLIT_RISK)
-        np.maximum.at(evidence["split"], gr[same], SPLIT_RISK)
+        one_each = np.int64(0)
+        for b in np.flatnonzero(~dd):
+            one_each |= np.left_shift(np.int64(1), np.int64(b))
+        same = (body[left] == body[right]) & dd[body[left]] & ~inside
+        same &= (bmask[gl] & bmask[gr] & one_each) == 0
+        if same_model is None:
+            same &= scores >= split_floor
+            risk_same = np.full(left.size, SPLIT_RISK)
+        else:
+            # Weighed by the body's own model: a sibling pair is no evidence, a pair that
+            # could be a repeat left apart (near the same-body floor) is.
+            same &= post >= MIN_EVIDENCE
+            risk_same = post
+        np.maximum.at(evidence["split"], gl[same], risk_same[same])
+        np.maximum.at(evidence["split"], gr[same], risk_same[same])
+
+    # Repeat: a group holding two records of one deduplicating body, each record weighed
+    # by its best pair with another of them (P at the body's own share of repeats).
+    if same_model is not None and dedup is not None and left.size:
+        dd = np.asarray(dedup, bool)
+        rep = inside & (body[left] == body[right]) & dd[body[left]]
+        if rep.any():
+            best_rep = np.full(n, -1.0)
+            np.maximum.at(best_rep, left[rep], post[rep])
+            np.maximum.at(best_rep, right[rep], post[rep])
+            has = best_rep >= 0
+            np.maximum.at(evidence["repeat"], group_of[has], 1.0 - best_rep[has])
 
     # Missing body: records of A whose group lacks B, where A is nearly always with B.
     n_bodies = int(body.max()) + 1 if n else 0

@@ -261,7 +261,13 @@ def runner_ups(left: np.ndarray, right: np.ndarray, scores: np.ndarray, body: np
         return np.zeros(0)
     n_bodies = int(body.max()) + 1
     key = np.concatenate([left * n_bodies + body[right], right * n_bodies + body[left]])
-    both = np.concatenate([scores, scores])
+    return _second_best(key, np.concatenate([scores, scores]))
+
+
+def _second_best(key: np.ndarray, both: np.ndarray) -> np.ndarray:
+    """The second-highest of ``both`` per value of ``key`` (where a key has two)."""
+    if key.size == 0:
+        return np.zeros(0)
     order = np.lexsort((-both, key))
     k_sorted = key[order]
     first = np.ones(k_sorted.size, bool)
@@ -269,3 +275,85 @@ def runner_ups(left: np.ndarray, right: np.ndarray, scores: np.ndarray, body: np
     second = np.zeros(k_sorted.size, bool)
     second[1:] = first[:-1] & ~first[1:]
     return both[order][second]
+
+
+def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
+                    body: np.ndarray, dedup: np.ndarray, model: ScoreModel,
+                    ) -> tuple[float, ScoreModel] | None:  # fmt: skip
+    """The score from which two records of one deduplicating body are more likely one
+    person than two, and the model that weighs such pairs; ``None`` where the run cannot
+    say.
+
+    A child's records score alike wherever they come from, and so do siblings, so the
+    mixture's *densities* are fitted to the pairs between bodies (mutual best pairs and
+    runner-ups at or above ``model.threshold``, the pairs every kind of run holds, full or
+    incremental, learned threshold or fixed; within a deduplicating body a record's best
+    partner is often a sibling, which would blur them). The *share* of matches is not
+    alike: a body that may repeat a child holds few repeats and many siblings, who share a
+    surname, an address and parents and score above a municipal threshold. So the mixing
+    weight is re-estimated, by expectation–maximisation with those densities fixed, on the
+    mutual best pairs *within* the deduplicating bodies (at or above the threshold; with
+    fewer than ``MIN_PAIRS // 4`` of them the weight between bodies is kept). The floor is
+    the lowest score above which a match is the more likely component at that weight
+    (1.0 where none is), never below ``model.threshold``.
+
+    ``None`` where no body deduplicates, where the pairs come from a single body (the
+    densities would be fitted to the very pairs in question: FEBRL3), or where the pairs
+    between bodies do not fit a mixture (``match_share`` 0 or at least ``ALL_MATCH``).
+
+    Returns ``(floor, within)``: ``within`` is the fitted densities at the within-body
+    share (``match_share``), source ``"review: within one body"``, for ``posterior``.
+    """
+    dd = np.asarray(dedup, bool)
+    body = np.asarray(body)
+    if not dd.any() or np.unique(body).size < 2:
+        return None
+    # One canonical order of the pairs, so that runs holding the same pairs in another
+    # order (a Dask run, an incremental one) get the same model to the last bit.
+    lo = np.minimum(left, right)
+    hi = np.maximum(left, right)
+    order = np.lexsort((hi, lo))
+    left, right = lo[order], hi[order]
+    s = np.asarray(scores, np.float64)[order]
+    t_run = float(model.threshold)
+    cross = (body[left] != body[right]) & (s >= t_run)
+    cl, cr, cs = left[cross], right[cross], s[cross]
+    # Strangers' shape from runner-ups in bodies that hold one record per person only (in
+    # a deduplicating body a record's runner-up is often its person's other copy), where
+    # the run has such a body.
+    n_bodies = int(body.max()) + 1
+    single = ~dd if (~dd[np.unique(body)]).any() else np.ones(dd.size, bool)
+    to_right = single[body[cr]]
+    to_left = single[body[cl]]
+    key = np.concatenate([cl[to_right] * n_bodies + body[cr[to_right]],
+                          cr[to_left] * n_bodies + body[cl[to_left]]])  # fmt: skip
+    both = np.concatenate([cs[to_right], cs[to_left]])
+    fit = fit_scores(cs[mutual_best(cl, cr, cs, body)], _second_best(key, both), t_run, t_run)
+    if not (fit.pairs > 0 and 0.0 < fit.match_share < ALL_MATCH):
+        return None
+    within = (body[left] == body[right]) & dd[body[left]] & (s >= t_run)
+    best = mutual_best(left[within], right[within], s[within], body)
+    sw = s[within][best]
+    pi = fit.match_share
+    if sw.size >= MIN_PAIRS // 4:
+        u = np.clip((sw - fit.floor) / (1.0 - fit.floor), _EPS, 1 - _EPS)
+        lm, lu = _log_densities(u, fit.a0, fit.b0, fit.a, fit.b)
+        for _ in range(1000):
+            odds = math.log(pi / (1 - pi)) + lm - lu
+            new = float(np.clip(np.mean(1.0 / (1.0 + np.exp(-np.clip(odds, -50, 50)))),
+                                1e-6, 1 - 1e-6))  # fmt: skip
+            done = abs(new - pi) < 1e-9
+            pi = new
+            if done:
+                break
+    grid = np.linspace(fit.floor, 1.0, 2001)
+    u_grid = np.clip((grid - fit.floor) / (1.0 - fit.floor), _EPS, 1 - _EPS)
+    log_m, log_u = _log_densities(u_grid, fit.a0, fit.b0, fit.a, fit.b)
+    above = math.log(pi) + log_m >= math.log1p(-pi) + log_u
+    within_model = ScoreModel(t_run, "review: within one body", fit.floor, pi, fit.a0,
+                              fit.b0, fit.a, fit.b, fit.pairs)  # fmt: skip
+    if not above[-1]:
+        return 1.0, within_model
+    below = np.flatnonzero(~above)
+    t = float(grid[below[-1] + 1]) if below.size else float(grid[0])
+    return max(_up(t), t_run), within_model

@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 from linkage.threshold import (
     ABOVE,
     BELOW,
+    ScoreModel,
     estimate_threshold,
     fit_scores,
     mutual_best,
     runner_ups,
+    same_body_floor,
 )
 
 
@@ -126,3 +128,82 @@ def test_a_fixed_runs_review_model_is_fitted_above_its_threshold() -> None:
     assert review_model(l2, r2, scores[perm], body, step) == fitted
     # Too few pairs: the given model is kept.
     assert review_model(left[:50], right[:50], scores[:50], body, step) == step
+
+
+def _within_body_pairs(rng, n_repeat, n_sibling, floor=0.7, first=0):
+    """Pairs of records ``first ..`` of body 0 (each record in one pair, so every pair is
+    mutual best): ``n_repeat`` repeats scoring like matches, ``n_sibling`` like strangers."""
+    span = 1 - floor
+    s = np.concatenate([floor + span * rng.beta(6, 1, n_repeat),
+                        floor + span * rng.beta(2, 10, n_sibling)])  # fmt: skip
+    k = s.size
+    return np.arange(first, first + 2 * k, 2), np.arange(first + 1, first + 2 * k, 2), s
+
+
+def _run(rng, n_repeat, n_sibling):
+    """A run's pairs: 3 000 matches and 3 000 strangers between bodies 1 and 2 (each
+    record in one pair, runner-ups from a third record per pair), and the given pairs
+    within body 0. Threshold 0.7."""
+    match, non, runner = _scores(rng, 3000, 3000)
+    between = np.concatenate([match, non])
+    k = between.size
+    # records 0 .. 3k-1 in bodies 1, 2, 2: x–y the pair, x–z the runner-up (below it)
+    x = np.arange(0, 3 * k, 3)
+    y, z = x + 1, x + 2
+    runner_s = np.minimum(runner[:k], between - 1e-6)
+    wl, wr, ws = _within_body_pairs(rng, n_repeat, n_sibling, first=3 * k)
+    left = np.concatenate([x, x, wl])
+    right = np.concatenate([y, z, wr])
+    scores = np.concatenate([between, runner_s, ws])
+    body = np.concatenate([np.tile([1, 2, 2], k), np.zeros(wr.max() + 1 - 3 * k, np.int64)])
+    keep = scores >= 0.7
+    return left[keep], right[keep], scores[keep], body
+
+
+def test_one_body_repeats_are_weighed_at_that_bodys_own_share() -> None:
+    rng = np.random.default_rng(3)
+    model = ScoreModel(0.7, "fixed", 0.7)
+    dedup = np.array([True, False, False])
+    # Body 0 deduplicates: 40 repeats among 1 000 sibling-like pairs.
+    left, right, scores, body = _run(rng, 40, 1000)
+    out = same_body_floor(left, right, scores, body, dedup, model)
+    assert out is not None
+    floor, within = out
+    assert within.match_share == pytest.approx(40 / 1040, abs=0.02)
+    assert within.source == "review: within one body"
+    # The floor is where the within-body model's P(match | s) reaches one half. Between
+    # bodies half the pairs are matches; within this body few are, so the same densities
+    # say "one person" only higher up.
+    grid = np.linspace(0.7, 1.0, 3001)
+    assert floor == pytest.approx(grid[np.flatnonzero(within.posterior(grid) < 0.5)[-1] + 1],
+                                  abs=2e-3)  # fmt: skip
+    shared = ScoreModel(0.7, "review: between bodies", within.floor, 0.5, within.a0,
+                        within.b0, within.a, within.b, within.pairs)  # fmt: skip
+    assert floor > grid[np.flatnonzero(shared.posterior(grid) < 0.5)[-1] + 1] + 0.03
+    # Many repeats: the floor comes down, never below the run's threshold.
+    left2, right2, scores2, body2 = _run(rng, 1000, 200)
+    floor2, within2 = same_body_floor(left2, right2, scores2, body2, dedup, model)
+    assert within2.match_share > 0.7 and model.threshold <= floor2 < floor
+
+
+def test_no_same_body_floor_without_a_fit_between_bodies() -> None:
+    rng = np.random.default_rng(4)
+    model = ScoreModel(0.7, "fixed", 0.7)
+    left, right, scores, body = _run(rng, 40, 1000)
+    # No body deduplicates.
+    assert same_body_floor(left, right, scores, body, np.array([False] * 3), model) is None
+    # The run holds one body only (FEBRL3: the densities would be fitted to these pairs).
+    wl, wr, ws = _within_body_pairs(rng, 40, 1000)
+    one = np.zeros(wr.max() + 1, np.int64)
+    assert same_body_floor(wl, wr, ws, one, np.array([True]), model) is None
+    # Between bodies too few pairs to fit a mixture.
+    few = (body[left] == 0) | (np.arange(left.size) < 20)
+    assert same_body_floor(left[few], right[few], scores[few], body,
+                           np.array([True, False, False]), model) is None  # fmt: skip
+    # Too few pairs within the body: the share between bodies is kept.
+    inside = np.flatnonzero(body[left] == 0)
+    some = np.ones(left.size, bool)
+    some[inside[5:]] = False
+    floor, within = same_body_floor(left[some], right[some], scores[some], body,
+                                    np.array([True, False, False]), model)  # fmt: skip
+    assert within.match_share == pytest.approx(0.5, abs=0.05) and floor >= 0.7
