@@ -269,14 +269,15 @@ def kakehashi_encode(ds: Dataset, secret: bytes) -> tuple[list[list[str]], list[
     return ids, clks, float(schema.default_threshold)
 
 
-def kakehashi_run(ds: Dataset, secret: bytes, *, dedup: bool | None = None,
+def kakehashi_run(ds: Dataset, secret: bytes, *, dedup: bool | Sequence[bool] | None = None,
                   encoded: tuple[list[list[str]], list[np.ndarray], float] | None = None,
                   ) -> tuple[dict[RecordKey, Hashable], set, dict]:  # fmt: skip
     """Encode with the default schema (FEBRL: benchmark schema) and link with defaults.
 
-    ``dedup``: every body deduplicates (True) or none does (False); default
-    ``ds.dedup``. ``benchmarks.dedup_municipal`` sets it on municipal data, whose bodies
-    hold one record per child, to see whether deduplication merges different children.
+    ``dedup``: every body deduplicates (True) or none does (False), or one flag per body
+    (in ``ds.records`` order); default ``ds.dedup``. ``benchmarks.dedup_municipal`` sets
+    it on municipal data, whose bodies hold one record per child, to see whether
+    deduplication merges different children.
     ``encoded``: ``kakehashi_encode``'s result, to link CLKs already made.
     """
     from linkage.engine import link
@@ -285,8 +286,14 @@ def kakehashi_run(ds: Dataset, secret: bytes, *, dedup: bool | None = None,
     bodies = list(ds.records)
     ids, clks, threshold = kakehashi_encode(ds, secret) if encoded is None else encoded
     t1 = time.perf_counter()
-    dedup = [True] * len(clks) if (ds.dedup if dedup is None else dedup) else None
-    result = link(clks, threshold=threshold, dedup=dedup,
+    if dedup is None or isinstance(dedup, bool):
+        on = ds.dedup if dedup is None else dedup
+        flags: list[bool] | None = [True] * len(clks) if on else None
+    else:
+        flags = [bool(d) for d in dedup]
+        if len(flags) != len(clks):
+            raise ValueError(f"dedup: {len(flags)} flags for {len(clks)} bodies")
+    result = link(clks, threshold=threshold, dedup=flags,
                   threshold_from_data=THRESHOLD_FROM_DATA)  # fmt: skip
     t2 = time.perf_counter()
     pred: dict[RecordKey, Hashable] = {}
