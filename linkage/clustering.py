@@ -236,15 +236,15 @@ def _support_clks(rx, ry, size, ring, words, popcounts, t, need):
 
 
 @numba.njit(cache=True)
-def _best_same_body(rx, ry, bits, body, ring, words, popcounts, adj_start, adj_node,
+def _best_same_body(rx, ry, b, body, ring, words, popcounts, adj_start, adj_node,
                     adj_score, parent):  # fmt: skip
-    """The highest score of a pair of records of one body (one of ``bits``) across the
-    groups of roots ``rx`` and ``ry``: exact Dice from the CLKs (``words``) when given,
-    else the listed pairs (-1 when none is listed)."""
+    """The highest score of a pair of records of body ``b`` across the groups of roots
+    ``rx`` and ``ry``: exact Dice from the CLKs (``words``) when given, else the listed
+    pairs (-1 when none is listed)."""
     best = -1.0
     x = rx
     while True:
-        if (bits >> body[x]) & 1:
+        if body[x] == b:
             if words.shape[0] > 0:
                 y = ry
                 while True:
@@ -348,6 +348,7 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
     support = np.ones(n)
     refused = 0
     refused_same = 0
+    same_on = same_floor.shape[0] > 0 and same_floor.min() <= 1.0
     # A refused merge of two unchanged groups is refused again: (root, root, size, size)
     # names them (a group keeps its root and size until it grows).
     refusals = {(np.int64(-1), np.int64(-1), np.int64(0), np.int64(0))}
@@ -379,16 +380,22 @@ def _greedy(n, left, right, scores, body, dedup_bits, adj_start, adj_node, adj_s
             continue
         if _kept_apart(rx, ry, parent, cl_left, cl_right, has_cl):
             continue
-        if same_floor <= 1.0 and (mask[rx] & mask[ry] & dedup_bits) != 0:
+        repeated = mask[rx] & mask[ry] & dedup_bits
+        if same_on and repeated != 0:
             # Two records of one deduplicating body must themselves score like one
             # person's (siblings in one body score above the threshold too); below that
             # the pair is two children, as a pair below the threshold is, before any
             # near-tie is weighed. Not flagged: the review weighs such pairs with the
-            # body's own share of repeats (``review.review_groups``' ``same_model``).
-            best = _best_same_body(rx, ry, mask[rx] & mask[ry] & dedup_bits, body, ring,
-                                   words, popcounts, adj_start, adj_node, adj_score,
-                                   parent)  # fmt: skip
-            if best < same_floor:
+            # body's own share of repeats (``review.review_groups``' ``same_body``).
+            alike = True
+            for b in range(same_floor.shape[0]):
+                if (repeated >> b) & 1 and same_floor[b] <= 1.0:
+                    best = _best_same_body(rx, ry, b, body, ring, words, popcounts,
+                                           adj_start, adj_node, adj_score, parent)  # fmt: skip
+                    if best < same_floor[b]:
+                        alike = False
+                        break
+            if not alike:
                 refused_same += 1
                 continue
         if margin > 0:
@@ -484,7 +491,7 @@ def cluster(
     clks: PackedClks | None = None,
     floor: float | None = None,
     alike_from: float | None = None,
-    same_floor: float | None = None,
+    same_floor: float | np.ndarray | None = None,
 ) -> Clustering:
     """Group ``n`` records from scored pairs.
 
@@ -523,8 +530,9 @@ def cluster(
         same_floor: a merge that would put two records of one deduplicating body into
             one group also needs a pair of that body's records across the two groups
             scoring at least this (exact Dice with ``clks``, else the listed pairs);
-            refused otherwise (not flagged: the review list weighs such pairs).
-            ``None`` (default) turns it off;
+            refused otherwise (not flagged: the review list weighs such pairs). One
+            value for every deduplicating body, or ``(n_bodies,)`` per body (above 1:
+            no such rule for that body). ``None`` (default) turns it off;
             ``engine.decide`` passes ``threshold.same_body_floor``'s.
     """
     body = np.asarray(body, np.int64)
@@ -572,8 +580,17 @@ def cluster(
     else:
         words, popcounts = np.zeros((0, 1), np.uint64), np.zeros(0, np.int32)
     floor = float(threshold) if floor is None or not dedup_bits else float(floor)
-    if same_floor is not None and not 0 <= same_floor <= 1:
-        raise LinkageError(f"same_floor must lie in [0, 1], got {same_floor}")
+    if same_floor is None or not dedup_bits:
+        floors = np.zeros(0)
+    else:
+        floors = np.asarray(same_floor, np.float64)
+        if floors.ndim == 0:
+            if not 0 <= floors <= 1:
+                raise LinkageError(f"same_floor must lie in [0, 1], got {same_floor}")
+            floors = np.full(len(dedup), float(floors))  # type: ignore[arg-type]
+        elif floors.shape != (len(dedup),) or np.any(floors < 0):  # type: ignore[arg-type]
+            raise LinkageError(f"same_floor must be one value or one per body (>= 0), "
+                               f"got shape {floors.shape}")  # fmt: skip
     roots, flagged, merges, ambiguous, conflicts, refused, refused_same, support = _greedy(
         n, left, right, scores, body, np.int64(dedup_bits), adj_start,
         np.ascontiguousarray(others[adj]), np.ascontiguousarray(both[adj]),
@@ -581,7 +598,7 @@ def cluster(
         float(support), floor,
         np.ascontiguousarray(words), np.ascontiguousarray(popcounts, np.int32),
         2.0 if alike_from is None else float(alike_from),
-        2.0 if same_floor is None or not dedup_bits else float(same_floor),
+        np.ascontiguousarray(floors),
     )  # fmt: skip
     if decided is not None:
         decided = np.asarray(decided, bool)

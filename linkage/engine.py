@@ -445,11 +445,10 @@ def decide(
     # Two records of one deduplicating body are one child only where they score like one:
     # the fitted mixture with the body's own share of repeats (siblings score high too).
     same = same_body_floor(left, right, scores, body, dedup, seen)
-    same_floor, same_model = same if same is not None else (None, None)
     grouped = cluster(
         n, left, right, scores, body, dedup=dedup, review_margin=review_margin,
         threshold=t_run, must_link=must_link, cannot_link=cannot_link, decided=decided,
-        clks=clks, alike_from=ALIKE_FROM, same_floor=same_floor,
+        clks=clks, alike_from=ALIKE_FROM, same_floor=None if same is None else same.floor,
     )  # fmt: skip
     # A record joined to the other twin's group while its own twin's record scores
     # clearly higher with it is moved there (decided by its direct scores); the review
@@ -467,7 +466,7 @@ def decide(
     split_floor = float(grouped.floor) if np.any(dedup) else None
     rev = review_groups(group_all, grouped.n_groups, left, right, scores, body, seen,
                         grouped.review, dedup=dedup, split_floor=split_floor,
-                        known=must_link, same_model=same_model)  # fmt: skip
+                        known=must_link, same_body=same)  # fmt: skip
     flagged, ranking = rev.flagged, rev.ranking
     if decided is not None:
         # A group whose records people have all reviewed is not put to them again.
@@ -492,7 +491,9 @@ def decide(
     if np.any(dedup):
         stats["support_floor"] = float(grouped.floor)
         stats["dedup_refused_same"] = float(grouped.refused_same)
-        if same_floor is not None and same_model is not None:
-            stats["same_body_floor"] = same_floor
-            stats["same_body_share"] = same_model.match_share
+        if same is not None:
+            on = same.floor <= 1.0
+            stats["same_body_floor"] = float(same.floor[on].min())
+            stats["same_body_floor_max"] = float(same.floor[on].max())
+            stats["same_body_share"] = max(m.match_share for m in same.models if m)
     return Decision(group_all, grouped.n_groups, flagged, rev.risk, ranking, stats)

@@ -61,7 +61,7 @@ Evidence, each turned into a probability with the run's fitted score model
   differ each in their own way leave such pairs when a copy stays apart (FEBRL3). The
   score model's ``P`` does not serve here: its strangers come from runner-up scores,
   which in a deduplicating body are often the person's other copies — except with
-  ``same_model`` (fitted between bodies, see **repeat**): then the pair's ``P`` under it,
+  ``same_body`` (fitted between bodies, see **repeat**): then the pair's ``P`` under it,
   from any score. Never where the two groups each hold a record of a body that does not
   deduplicate (two people by that body's one record per person: twins with their own
   records);
@@ -85,7 +85,7 @@ Evidence, each turned into a probability with the run's fitted score model
   ``OUTVOTE_GAP`` (0.08) was read off kawase seeds 3/4/7–12: 0.05 caught 6 wrong groups
   the list missed with 21 false alarms over 24 runs, 0.08 caught 9 with 69, 0.12 the same
   9 with 168;
-* **repeat** — with ``same_model`` (a deduplicating body next to bodies that keep one
+* **repeat** — with ``same_body`` (a deduplicating body next to bodies that keep one
   record per child, ``threshold.same_body_floor``): a group holding two records of one
   deduplicating body, ``1 - P`` of the record's best pair with the other, ``P`` at that
   body's own share of repeats. A body that may repeat a child holds few repeats, and a
@@ -124,7 +124,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from linkage.components import components
-from linkage.threshold import ScoreModel
+from linkage.threshold import SameBody, ScoreModel
 
 TIE_SCALE = 0.005
 CONTESTED_WEIGHT = 0.2
@@ -174,7 +174,7 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
                   dedup: np.ndarray | None = None,
                   split_floor: float | None = None,
                   known: tuple[np.ndarray, np.ndarray] | None = None,
-                  same_model: ScoreModel | None = None) -> Review:  # fmt: skip
+                  same_body: SameBody | None = None) -> Review:  # fmt: skip
     """Score every group (see the module docstring).
 
     ``dedup``: ``(n_bodies,)`` bool, the deduplicating bodies; ``split_floor``: the run's
@@ -182,21 +182,22 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     groups of one deduplicating body is evidence of a split. ``known``: ``(left, right)``
     record pairs people confirmed are one person (the clustering's ``must_link``): they
     hold a group's parts together as firmly as a likely link, so a weak link people
-    already answered for is not a bridge to ask about again. ``same_model``: the score
-    model of two records of one deduplicating body (``threshold.same_body_floor``: the
-    densities between bodies at that body's own share of repeats); given, such a pair is
-    weighed by it instead of ``model`` (a body that may repeat a child holds few repeats
-    and many siblings).
+    already answered for is not a bridge to ask about again. ``same_body``: the score
+    models of two records of one deduplicating body (``threshold.same_body_floor``: the
+    densities between bodies at each such body's own share of repeats); given, such a
+    pair is weighed by its body's model instead of ``model`` (a body that may repeat a
+    child holds few repeats and many siblings).
     """
     n = group_of.size
     risk = np.zeros(n_groups, np.float64)
     gl, gr = group_of[left], group_of[right]
     inside = gl == gr
     post = model.posterior(scores)
-    if same_model is not None and dedup is not None and left.size:
+    if same_body is not None and dedup is not None and left.size:
         within = (body[left] == body[right]) & np.asarray(dedup, bool)[body[left]]
         if within.any():
-            post[within] = same_model.posterior(scores[within])
+            own = same_body.posterior(scores[within], body[left[within]])
+            post[within] = np.where(np.isnan(own), post[within], own)
 
     size = np.bincount(group_of, minlength=n_groups)
     multi = size[group_of] > 1
@@ -229,11 +230,11 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     bmask = np.zeros(n_groups, np.int64)
     np.bitwise_or.at(bmask, group_of, np.left_shift(np.int64(1), body.astype(np.int64)))
     # Two groups clash when they hold records of one body, unless that body deduplicates.
-    # With ``same_model`` two groups' records of one such body can only be one child where
+    # With ``same_body`` two groups' records of one such body can only be one child where
     # they score like one (``clustering``'s ``same_floor``): such a pair is weighed itself,
     # and the body clashes like any other.
     single = ~np.int64(0)
-    if dedup is not None and same_model is None:
+    if dedup is not None and same_body is None:
         for b in np.flatnonzero(np.asarray(dedup, bool)):
             single &= ~np.left_shift(np.int64(1), np.int64(b))
 
@@ -324,7 +325,7 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
             one_each |= np.left_shift(np.int64(1), np.int64(b))
         same = (body[left] == body[right]) & dd[body[left]] & ~inside
         same &= (bmask[gl] & bmask[gr] & one_each) == 0
-        if same_model is None:
+        if same_body is None:
             same &= scores >= split_floor
             risk_same = np.full(left.size, SPLIT_RISK)
         else:
@@ -337,7 +338,7 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
 
     # Repeat: a group holding two records of one deduplicating body, each record weighed
     # by its best pair with another of them (P at the body's own share of repeats).
-    if same_model is not None and dedup is not None and left.size:
+    if same_body is not None and dedup is not None and left.size:
         dd = np.asarray(dedup, bool)
         rep = inside & (body[left] == body[right]) & dd[body[left]]
         if rep.any():

@@ -277,32 +277,88 @@ def _second_best(key: np.ndarray, both: np.ndarray) -> np.ndarray:
     return both[order][second]
 
 
+@dataclass(frozen=True)
+class SameBody:
+    """Where two records of one deduplicating body are one child (``same_body_floor``).
+
+    Attributes:
+        floor: ``(n_bodies,)`` float64, per body the score from which two of its records
+            are more likely one child; above 1 (no rule) for bodies that do not
+            deduplicate.
+        models: per body the score model of two of its records (the densities between
+            bodies at that body's share of repeats, ``match_share``); ``None`` for bodies
+            that do not deduplicate.
+    """
+
+    floor: np.ndarray
+    models: tuple[ScoreModel | None, ...]
+
+    def posterior(self, scores: np.ndarray, body: np.ndarray) -> np.ndarray:
+        """``P(one child | s)`` of pairs of two records of body ``body[i]`` (``(m,)``
+        each); NaN for bodies without a model."""
+        out = np.full(np.shape(scores), np.nan)
+        for b, m in enumerate(self.models):
+            sel = body == b
+            if m is not None and sel.any():
+                out[sel] = m.posterior(np.asarray(scores)[sel])
+        return out
+
+
+def _share(scores: np.ndarray, fit: ScoreModel, start: float) -> float:
+    """The mixing weight of ``fit``'s densities (fixed) that best explains ``scores``:
+    expectation–maximisation over the weight alone, from ``start``."""
+    pi = start
+    u = np.clip((scores - fit.floor) / (1.0 - fit.floor), _EPS, 1 - _EPS)
+    lm, lu = _log_densities(u, fit.a0, fit.b0, fit.a, fit.b)
+    for _ in range(1000):
+        odds = math.log(pi / (1 - pi)) + lm - lu
+        new = float(np.clip(np.mean(1.0 / (1.0 + np.exp(-np.clip(odds, -50, 50)))),
+                            1e-6, 1 - 1e-6))  # fmt: skip
+        done = abs(new - pi) < 1e-9
+        pi = new
+        if done:
+            break
+    return pi
+
+
+def _crossing(fit: ScoreModel, pi: float) -> float:
+    """The lowest score above which a match is the more likely component at weight
+    ``pi`` (1.0 where no score is)."""
+    grid = np.linspace(fit.floor, 1.0, 2001)
+    u_grid = np.clip((grid - fit.floor) / (1.0 - fit.floor), _EPS, 1 - _EPS)
+    log_m, log_u = _log_densities(u_grid, fit.a0, fit.b0, fit.a, fit.b)
+    above = math.log(pi) + log_m >= math.log1p(-pi) + log_u
+    if not above[-1]:
+        return 1.0
+    below = np.flatnonzero(~above)
+    return float(grid[below[-1] + 1]) if below.size else float(grid[0])
+
+
 def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
                     body: np.ndarray, dedup: np.ndarray, model: ScoreModel,
-                    ) -> tuple[float, ScoreModel] | None:  # fmt: skip
-    """The score from which two records of one deduplicating body are more likely one
-    person than two, and the model that weighs such pairs; ``None`` where the run cannot
-    say.
+                    ) -> SameBody | None:  # fmt: skip
+    """Per deduplicating body, the score from which two of its records are more likely
+    one person than two, and the model that weighs such pairs; ``None`` where the run
+    cannot say.
 
     A child's records score alike wherever they come from, and so do siblings, so the
     mixture's *densities* are fitted to the pairs between bodies (mutual best pairs and
     runner-ups at or above ``model.threshold``, the pairs every kind of run holds, full or
-    incremental, learned threshold or fixed; within a deduplicating body a record's best
-    partner is often a sibling, which would blur them). The *share* of matches is not
-    alike: a body that may repeat a child holds few repeats and many siblings, who share a
-    surname, an address and parents and score above a municipal threshold. So the mixing
-    weight is re-estimated, by expectation–maximisation with those densities fixed, on the
-    mutual best pairs *within* the deduplicating bodies (at or above the threshold; with
-    fewer than ``MIN_PAIRS // 4`` of them the weight between bodies is kept). The floor is
-    the lowest score above which a match is the more likely component at that weight
-    (1.0 where none is), never below ``model.threshold``.
+    incremental, learned threshold or fixed; runner-ups only in bodies that keep one
+    record per child where the run has one, since in a deduplicating body a record's
+    runner-up is often its person's other copy). The *share* of matches is not alike: a
+    body that may repeat a child holds few repeats and many siblings, who share a surname,
+    an address and parents and score above a municipal threshold. So each deduplicating
+    body's mixing weight is re-estimated, by expectation–maximisation with those densities
+    fixed, on the mutual best pairs *within* it at or above the threshold (a body with
+    fewer than ``MIN_PAIRS // 4`` of them takes the weight of all deduplicating bodies'
+    pairs together, or the weight between bodies). A body's floor is the lowest score
+    above which a match is the more likely component at its weight (1.0 where none is),
+    never below ``model.threshold``.
 
     ``None`` where no body deduplicates, where the pairs come from a single body (the
     densities would be fitted to the very pairs in question: FEBRL3), or where the pairs
     between bodies do not fit a mixture (``match_share`` 0 or at least ``ALL_MATCH``).
-
-    Returns ``(floor, within)``: ``within`` is the fitted densities at the within-body
-    share (``match_share``), source ``"review: within one body"``, for ``posterior``.
     """
     dd = np.asarray(dedup, bool)
     body = np.asarray(body)
@@ -318,9 +374,6 @@ def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
     t_run = float(model.threshold)
     cross = (body[left] != body[right]) & (s >= t_run)
     cl, cr, cs = left[cross], right[cross], s[cross]
-    # Strangers' shape from runner-ups in bodies that hold one record per person only (in
-    # a deduplicating body a record's runner-up is often its person's other copy), where
-    # the run has such a body.
     n_bodies = int(body.max()) + 1
     single = ~dd if (~dd[np.unique(body)]).any() else np.ones(dd.size, bool)
     to_right = single[body[cr]]
@@ -333,27 +386,14 @@ def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
         return None
     within = (body[left] == body[right]) & dd[body[left]] & (s >= t_run)
     best = mutual_best(left[within], right[within], s[within], body)
-    sw = s[within][best]
-    pi = fit.match_share
-    if sw.size >= MIN_PAIRS // 4:
-        u = np.clip((sw - fit.floor) / (1.0 - fit.floor), _EPS, 1 - _EPS)
-        lm, lu = _log_densities(u, fit.a0, fit.b0, fit.a, fit.b)
-        for _ in range(1000):
-            odds = math.log(pi / (1 - pi)) + lm - lu
-            new = float(np.clip(np.mean(1.0 / (1.0 + np.exp(-np.clip(odds, -50, 50)))),
-                                1e-6, 1 - 1e-6))  # fmt: skip
-            done = abs(new - pi) < 1e-9
-            pi = new
-            if done:
-                break
-    grid = np.linspace(fit.floor, 1.0, 2001)
-    u_grid = np.clip((grid - fit.floor) / (1.0 - fit.floor), _EPS, 1 - _EPS)
-    log_m, log_u = _log_densities(u_grid, fit.a0, fit.b0, fit.a, fit.b)
-    above = math.log(pi) + log_m >= math.log1p(-pi) + log_u
-    within_model = ScoreModel(t_run, "review: within one body", fit.floor, pi, fit.a0,
-                              fit.b0, fit.a, fit.b, fit.pairs)  # fmt: skip
-    if not above[-1]:
-        return 1.0, within_model
-    below = np.flatnonzero(~above)
-    t = float(grid[below[-1] + 1]) if below.size else float(grid[0])
-    return max(_up(t), t_run), within_model
+    sw, bw = s[within][best], body[left[within][best]]
+    pooled = _share(sw, fit, fit.match_share) if sw.size >= MIN_PAIRS // 4 else fit.match_share
+    floors = np.full(dd.size, 2.0)
+    models: list[ScoreModel | None] = [None] * dd.size
+    for b in np.flatnonzero(dd):
+        own = sw[bw == b]
+        pi = _share(own, fit, pooled) if own.size >= MIN_PAIRS // 4 else pooled
+        floors[b] = max(_up(_crossing(fit, pi)), t_run)
+        models[b] = ScoreModel(t_run, "review: within one body", fit.floor, pi, fit.a0,
+                               fit.b0, fit.a, fit.b, fit.pairs)  # fmt: skip
+    return SameBody(floors, tuple(models))

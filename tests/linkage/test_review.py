@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from linkage.review import FLAG_AT, OUTVOTED_RISK, Review, review_groups
-from linkage.threshold import ScoreModel
+from linkage.threshold import SameBody, ScoreModel
 
 
 def _model(t: float = 0.8) -> ScoreModel:
@@ -273,29 +273,30 @@ def test_a_dedup_bodys_own_pairs_are_weighed_by_its_own_model() -> None:
     # Few repeats in the body: 0.8 is P 0.05 there, 0.95 nearly 1.
     own = ScoreModel(0.6, "review: within one body", 0.6, 0.05, 1.0, 8.0, 8.0, 1.0, 100)
     assert own.posterior(np.array([0.8]))[0] == pytest.approx(0.05, abs=1e-3)
+    same = SameBody(np.array([0.85, 2.0]), (own, None))
     plain = review_groups(group_of, 2, left, right, scores, body, model, dedup=dedup,
                           split_floor=0.6)  # fmt: skip
     assert plain.evidence["split"][1] == 0.5  # SPLIT_RISK: a pair above the floor
     rv = review_groups(group_of, 2, left, right, scores, body, model, dedup=dedup,
-                       split_floor=0.6, same_model=own)  # fmt: skip
+                       split_floor=0.6, same_body=same)  # fmt: skip
     assert rv.evidence["split"][1] == pytest.approx(0.05, abs=1e-3) and not rv.flagged.any()
     # A pair that could be a repeat left apart is put to a person.
     near = review_groups(group_of, 2, left, right, np.array([0.95, 0.9, 0.7]), body, model,
-                         dedup=dedup, split_floor=0.6, same_model=own)  # fmt: skip
+                         dedup=dedup, split_floor=0.6, same_body=same)  # fmt: skip
     p_near = own.posterior(np.array([0.9]))[0]
     assert near.evidence["split"][1] == pytest.approx(p_near) and near.flagged[1]
     # Each group holding its own record of body 1: two children, no split to ask about.
     body4 = np.array([0, 0, 1, 1])
     two = review_groups(np.array([0, 1, 0, 1]), 2, left, right, np.array([0.95, 0.9, 0.7]),
-                        body4, model, dedup=dedup, split_floor=0.6, same_model=own)  # fmt: skip
+                        body4, model, dedup=dedup, split_floor=0.6, same_body=same)  # fmt: skip
     assert two.evidence["split"].max() == 0.0
     # A group holding both of body 0's records: a repeat, weighed by 1 - P of its pair.
     together = review_groups(np.zeros(3, np.int64), 1, left, right, scores, body, model,
-                             dedup=dedup, split_floor=0.6, same_model=own)  # fmt: skip
+                             dedup=dedup, split_floor=0.6, same_body=same)  # fmt: skip
     assert together.evidence["repeat"][0] == pytest.approx(0.95, abs=1e-3)
     assert together.flagged[0]
     sure = review_groups(np.zeros(3, np.int64), 1, left, right, np.array([0.95, 0.97, 0.9]),
-                         body, model, dedup=dedup, split_floor=0.6, same_model=own)  # fmt: skip
+                         body, model, dedup=dedup, split_floor=0.6, same_body=same)  # fmt: skip
     assert sure.evidence["repeat"][0] < 0.01
     # Without the body's own model (FEBRL3, one body) there is no repeat evidence.
     assert plain.evidence["repeat"].max() == 0.0

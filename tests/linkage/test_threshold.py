@@ -168,7 +168,9 @@ def test_one_body_repeats_are_weighed_at_that_bodys_own_share() -> None:
     left, right, scores, body = _run(rng, 40, 1000)
     out = same_body_floor(left, right, scores, body, dedup, model)
     assert out is not None
-    floor, within = out
+    floor, within = out.floor[0], out.models[0]
+    assert within is not None and out.models[1:] == (None, None)
+    assert out.floor[1] > 1 and out.floor[2] > 1  # no rule for the other bodies
     assert within.match_share == pytest.approx(40 / 1040, abs=0.02)
     assert within.source == "review: within one body"
     # The floor is where the within-body model's P(match | s) reaches one half. Between
@@ -182,8 +184,11 @@ def test_one_body_repeats_are_weighed_at_that_bodys_own_share() -> None:
     assert floor > grid[np.flatnonzero(shared.posterior(grid) < 0.5)[-1] + 1] + 0.03
     # Many repeats: the floor comes down, never below the run's threshold.
     left2, right2, scores2, body2 = _run(rng, 1000, 200)
-    floor2, within2 = same_body_floor(left2, right2, scores2, body2, dedup, model)
+    out2 = same_body_floor(left2, right2, scores2, body2, dedup, model)
+    floor2, within2 = out2.floor[0], out2.models[0]
     assert within2.match_share > 0.7 and model.threshold <= floor2 < floor
+    np.testing.assert_array_equal(out2.posterior(np.array([0.9, 0.9]), np.array([0, 1]))[1:],
+                                  [np.nan])  # fmt: skip
 
 
 def test_no_same_body_floor_without_a_fit_between_bodies() -> None:
@@ -204,6 +209,25 @@ def test_no_same_body_floor_without_a_fit_between_bodies() -> None:
     inside = np.flatnonzero(body[left] == 0)
     some = np.ones(left.size, bool)
     some[inside[5:]] = False
-    floor, within = same_body_floor(left[some], right[some], scores[some], body,
-                                    np.array([True, False, False]), model)  # fmt: skip
-    assert within.match_share == pytest.approx(0.5, abs=0.05) and floor >= 0.7
+    out = same_body_floor(left[some], right[some], scores[some], body,
+                          np.array([True, False, False]), model)  # fmt: skip
+    within = out.models[0]
+    assert within.match_share == pytest.approx(0.5, abs=0.05) and out.floor[0] >= 0.7
+
+
+def test_each_deduplicating_body_gets_its_own_share_of_repeats() -> None:
+    # Bodies 0 and 3 deduplicate: body 0 holds many repeats, body 3 few.
+    rng = np.random.default_rng(7)
+    model = ScoreModel(0.7, "fixed", 0.7)
+    left, right, scores, body = _run(rng, 300, 300)
+    wl, wr, ws = _within_body_pairs(rng, 20, 1000, first=body.size)
+    body = np.concatenate([body, np.full(wr.max() + 1 - body.size, 3)])
+    keep = ws >= 0.7
+    left = np.concatenate([left, wl[keep]])
+    right = np.concatenate([right, wr[keep]])
+    scores = np.concatenate([scores, ws[keep]])
+    out = same_body_floor(left, right, scores, body, np.array([True, False, False, True]),
+                          model)  # fmt: skip
+    assert out.models[0].match_share == pytest.approx(0.5, abs=0.05)
+    assert out.models[3].match_share == pytest.approx(20 / 1020, abs=0.02)
+    assert out.floor[3] > out.floor[0] >= 0.7
