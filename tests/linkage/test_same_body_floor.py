@@ -8,8 +8,10 @@ nothing else keeps their groups apart. Measured on generated towns through the e
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from linkage.clustering import cluster
+from linkage.errors import LinkageError
 from linkage.packed import pack
 
 WIDTH = 1024
@@ -56,3 +58,21 @@ def test_with_clks_the_best_pair_of_the_repeated_body_is_scored_exactly() -> Non
         clks = pack(np.packbits(np.array([base, second, base]), axis=1))
         c = cluster(3, *edges, body, dedup=dedup, threshold=0.6, same_floor=0.85, clks=clks)
         assert (c.n_groups == 1) is merged
+
+
+def test_each_deduplicating_body_is_held_to_its_own_floor() -> None:
+    # Bodies 0 and 2 deduplicate; body 1 does not. 0–1 (body 0) and 3–4 (body 2) score
+    # 0.8 with each other; each pair reaches one record of body 1 (record 2).
+    body = np.array([0, 0, 1, 2, 2])
+    dedup = np.array([True, False, True])
+    edges = _pairs([(0, 2, 0.95), (1, 2, 0.93), (0, 1, 0.8), (3, 2, 0.94), (4, 2, 0.92),
+                    (3, 4, 0.8)])  # fmt: skip
+    floors = np.array([0.75, 2.0, 0.85])  # body 0 holds many repeats, body 2 few
+    c = cluster(5, *edges, body, dedup=dedup, threshold=0.6, same_floor=floors)
+    g = c.group_of
+    assert g[0] == g[1] == g[2]  # 0.8 reaches body 0's floor
+    assert g[3] != g[4]  # but not body 2's
+    with pytest.raises(LinkageError, match="same_floor"):
+        cluster(5, *edges, body, dedup=dedup, threshold=0.6, same_floor=np.array([0.8, 0.8]))
+    with pytest.raises(LinkageError, match="same_floor"):
+        cluster(5, *edges, body, dedup=dedup, threshold=0.6, same_floor=1.5)
