@@ -495,5 +495,5 @@ def decide(
             on = same.floor <= 1.0
             stats["same_body_floor"] = float(same.floor[on].min())
             stats["same_body_floor_max"] = float(same.floor[on].max())
-            stats["same_body_share"] = max(m.match_share for m in same.models if m)
+            stats["same_body_share"] = max(m.match_share for m in same.models if m is not None)
     return Decision(group_all, grouped.n_groups, flagged, rev.risk, ranking, stats)

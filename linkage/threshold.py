@@ -362,7 +362,8 @@ def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
     """
     dd = np.asarray(dedup, bool)
     body = np.asarray(body)
-    if not dd.any() or np.unique(body).size < 2:
+    present = np.unique(body)
+    if not dd.any() or present.size < 2:
         return None
     # One canonical order of the pairs, so that runs holding the same pairs in another
     # order (a Dask run, an incremental one) get the same model to the last bit.
@@ -375,7 +376,7 @@ def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
     cross = (body[left] != body[right]) & (s >= t_run)
     cl, cr, cs = left[cross], right[cross], s[cross]
     n_bodies = int(body.max()) + 1
-    single = ~dd if (~dd[np.unique(body)]).any() else np.ones(dd.size, bool)
+    single = ~dd if (~dd[present]).any() else np.ones(dd.size, bool)
     to_right = single[body[cr]]
     to_left = single[body[cl]]
     key = np.concatenate([cl[to_right] * n_bodies + body[cr[to_right]],
