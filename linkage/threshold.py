@@ -365,15 +365,17 @@ def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
     present = np.unique(body)
     if not dd.any() or present.size < 2:
         return None
-    # One canonical order of the pairs, so that runs holding the same pairs in another
-    # order (a Dask run, an incremental one) get the same model to the last bit.
-    lo = np.minimum(left, right)
-    hi = np.maximum(left, right)
-    order = np.lexsort((hi, lo))
-    left, right = lo[order], hi[order]
-    s = np.asarray(scores, np.float64)[order]
+    # The pairs at or above the threshold, in one canonical order, so that runs holding
+    # the same pairs in another order (a Dask run, an incremental one) get the same model
+    # to the last bit.
     t_run = float(model.threshold)
-    cross = (body[left] != body[right]) & (s >= t_run)
+    s = np.asarray(scores, np.float64)
+    keep = s >= t_run
+    lo = np.minimum(left, right)[keep]
+    hi = np.maximum(left, right)[keep]
+    order = np.lexsort((hi, lo))
+    left, right, s = lo[order], hi[order], s[keep][order]
+    cross = body[left] != body[right]
     cl, cr, cs = left[cross], right[cross], s[cross]
     n_bodies = int(body.max()) + 1
     single = ~dd if (~dd[present]).any() else np.ones(dd.size, bool)
@@ -385,7 +387,7 @@ def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
     fit = fit_scores(cs[mutual_best(cl, cr, cs, body)], _second_best(key, both), t_run, t_run)
     if not (fit.pairs > 0 and 0.0 < fit.match_share < ALL_MATCH):
         return None
-    within = (body[left] == body[right]) & dd[body[left]] & (s >= t_run)
+    within = (body[left] == body[right]) & dd[body[left]]
     best = mutual_best(left[within], right[within], s[within], body)
     sw, bw = s[within][best], body[left[within][best]]
     pooled = _share(sw, fit, fit.match_share) if sw.size >= MIN_PAIRS // 4 else fit.match_share
