@@ -91,8 +91,12 @@ def with_duplicates(ds: Dataset, body: str, share: float, seed: int = 0) -> Data
                     break
         elif kind == "moved":
             other = rng.choice(rows)
-            while other.get("address") == row.get("address"):
+            for _ in range(1000):
+                if other.get("address") != row.get("address"):
+                    break
                 other = rng.choice(rows)
+            else:
+                raise ValueError(f"with_duplicates: {body!r} holds no other address to move from")
             copy["address"] = other.get("address")
         else:
             kana = [f for f in ("full_kana", "given_kana") if copy.get(f)]

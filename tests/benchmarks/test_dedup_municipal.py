@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks import dedup_municipal, quality
 from linkage import clustering, engine
 
@@ -117,3 +119,12 @@ def test_an_incremental_run_with_a_dedup_register_equals_a_full_relink() -> None
     for a, b in zip(inc.group_of, full.group_of, strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(inc.review, full.review)
+
+
+def test_planting_a_move_needs_a_second_address() -> None:
+    rows = [
+        {"record_id": str(i), "full_name": "川瀬　花", "address": "川瀬市1-1"} for i in range(3)
+    ]
+    ds = quality.Dataset("t", {"a": rows}, {("a", str(i)): f"P{i}" for i in range(3)})
+    with pytest.raises(ValueError, match="no other address"):
+        dedup_municipal.with_duplicates(ds, "a", 1.0, 0)
