@@ -41,10 +41,14 @@ class LiveDashboard:
 
 
 def start_dashboard(config: DashboardConfig) -> LiveDashboard:
+    # Bound here and handed to uvicorn: no other test worker can take the port between
+    # binding and listening.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", config.port))
     server = uvicorn.Server(
         uvicorn.Config(create_app(config), host="127.0.0.1", port=config.port, log_level="warning")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:

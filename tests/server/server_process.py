@@ -41,7 +41,17 @@ class ServerProcess:
         return args + (["--database-url", self.url] if self.url else [])
 
     def start(self) -> None:
-        self.port = free_port()
+        # The port is chosen here and bound by the subprocess; another test worker may take
+        # it in between, so a start that fails for that alone is retried on another port.
+        for _ in range(3):
+            self.port = free_port()
+            if self._start_once():
+                return
+            if "address already in use" not in self.log.read_text(errors="replace")[-3000:]:
+                break
+        raise RuntimeError(self.log.read_text(errors="replace")[-3000:])
+
+    def _start_once(self) -> bool:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as handle:
             self.proc = subprocess.Popen(
@@ -55,13 +65,13 @@ class ServerProcess:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                break
+                return False
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
+                    return True
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError(self.log.read_text(errors="replace")[-3000:])
+        return False
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""

@@ -80,8 +80,13 @@ class LiveServer:
 
 
 def start_server(settings: Settings, backend: str) -> LiveServer:
-    """Start uvicorn with ``create_app(settings)`` in a thread on a free port."""
-    port = free_port()
+    """Start uvicorn with ``create_app(settings)`` in a thread on a free port.
+
+    The socket is bound here and handed to uvicorn, so no other process (another test
+    worker) can take the port between choosing it and listening on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
@@ -91,7 +96,7 @@ def start_server(settings: Settings, backend: str) -> LiveServer:
         server_header=False,
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:

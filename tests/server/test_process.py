@@ -33,7 +33,7 @@ class Proc:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, retried: bool = False) -> None:
         args = [
             sys.executable,
             "-m",
@@ -52,12 +52,19 @@ class Proc:
             self.proc = subprocess.Popen(args, cwd=ROOT, stdout=handle, stderr=handle)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-2000:]
+                if "address already in use" in tail and not retried:
+                    # Another test worker took the port after it was chosen: once more.
+                    self.port = free_port()
+                    return self.start(retried=True)
+                break
             try:
                 if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError(self.log.read_text()[-2000:])
+        raise RuntimeError(self.log.read_text(errors="replace")[-2000:])
 
     def kill(self) -> None:
         assert self.proc is not None
