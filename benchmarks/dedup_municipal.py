@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Hashable, Iterator, Mapping
@@ -54,6 +55,7 @@ from benchmarks.quality import (
     municipal_dataset,
     secrets,
 )
+from synthetic.kawase.typos import kanji_typo, keyed_typo
 
 #: How a planted duplicate differs from its original (one change each, equal shares): a
 #: typing error in the name or its reading, the address before a move (another record's
@@ -67,11 +69,9 @@ def with_duplicates(ds: Dataset, body: str, share: float, seed: int = 0) -> Data
     of a record (same person in the truth, a new record id) with one change of
     ``DUPLICATE_KINDS``, as a re-registration or a row typed twice leaves in an export.
     Without planted duplicates a municipal body holds one record per child, so a
-    deduplication rule could refuse every merge and look perfect."""
-    import random
-
-    from synthetic.kawase.typos import kanji_typo, keyed_typo
-
+    deduplication rule could refuse every merge and look perfect. A typing error the
+    name cannot take (no homophone in ten tries) leaves an exact copy, as a row typed
+    twice does."""
     rng = random.Random(f"kakehashi-duplicates-{seed}")
     rows = ds.records[body]
     truth = dict(ds.truth)

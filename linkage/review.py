@@ -193,11 +193,14 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     gl, gr = group_of[left], group_of[right]
     inside = gl == gr
     post = model.posterior(scores)
-    if same_body is not None and dedup is not None and left.size:
-        within = (body[left] == body[right]) & np.asarray(dedup, bool)[body[left]]
-        if within.any():
-            own = same_body.posterior(scores[within], body[left[within]])
-            post[within] = np.where(np.isnan(own), post[within], own)
+    # Pairs of two records of one deduplicating body (empty without ``dedup``).
+    dd = np.zeros(0, bool) if dedup is None else np.asarray(dedup, bool)
+    own_body = np.zeros(left.size, bool)
+    if dd.size and left.size:
+        own_body = (body[left] == body[right]) & dd[body[left]]
+    if same_body is not None and own_body.any():
+        own = same_body.posterior(scores[own_body], body[left[own_body]])
+        post[own_body] = np.where(np.isnan(own), post[own_body], own)
 
     size = np.bincount(group_of, minlength=n_groups)
     multi = size[group_of] > 1
@@ -235,7 +238,7 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     # and the body clashes like any other.
     single = ~np.int64(0)
     if dedup is not None and same_body is None:
-        for b in np.flatnonzero(np.asarray(dedup, bool)):
+        for b in np.flatnonzero(dd):
             single &= ~np.left_shift(np.int64(1), np.int64(b))
 
     ext = np.flatnonzero(~inside & (post >= MIN_EVIDENCE))
@@ -319,12 +322,10 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
     # unless the groups each hold a record of a body that does not deduplicate: then they
     # are two people by that body's one record per person (twins with their own records).
     if dedup is not None and split_floor is not None:
-        dd = np.asarray(dedup, bool)
         one_each = np.int64(0)
         for b in np.flatnonzero(~dd):
             one_each |= np.left_shift(np.int64(1), np.int64(b))
-        same = (body[left] == body[right]) & dd[body[left]] & ~inside
-        same &= (bmask[gl] & bmask[gr] & one_each) == 0
+        same = own_body & ~inside & ((bmask[gl] & bmask[gr] & one_each) == 0)
         if same_body is None:
             same &= scores >= split_floor
             risk_same = np.full(left.size, SPLIT_RISK)
@@ -338,9 +339,8 @@ def review_groups(group_of: np.ndarray, n_groups: int, left: np.ndarray, right: 
 
     # Repeat: a group holding two records of one deduplicating body, each record weighed
     # by its best pair with another of them (P at the body's own share of repeats).
-    if same_body is not None and dedup is not None and left.size:
-        dd = np.asarray(dedup, bool)
-        rep = inside & (body[left] == body[right]) & dd[body[left]]
+    if same_body is not None:
+        rep = inside & own_body
         if rep.any():
             best_rep = np.full(n, -1.0)
             np.maximum.at(best_rep, left[rep], post[rep])

@@ -172,15 +172,10 @@ def fit_scores(scores: np.ndarray, runner_up: np.ndarray, floor: float, fallback
         return _fallback(model, f"fallback: match share {pi:.4f}")
     if a / (a + b) <= a0 / (a0 + b0):
         return _fallback(model, "fallback: components not separated")
-    grid = np.linspace(floor, 1.0, 2001)
-    u_grid = np.clip((grid - floor) / (1.0 - floor), _EPS, 1 - _EPS)
-    log_m, log_u = _log_densities(u_grid, a0, b0, a, b)
-    above = math.log(pi) + log_m >= math.log1p(-pi) + log_u
-    if not above[-1]:
+    crossing = _crossing(model, pi)
+    if crossing is None:
         return _fallback(model, "fallback: no score is more likely a match")
-    below = np.flatnonzero(~above)
-    t = float(grid[below[-1] + 1]) if below.size else float(grid[0])
-    t = max(t, lowest)
+    t = max(crossing, lowest)
     if t > min(fallback + ABOVE, 1.0):
         return _fallback(model, f"capped: estimate {t:.3f} above the default")
     return ScoreModel(_up(t), "em", floor, pi, a0, b0, a, b, int(s.size))
@@ -321,15 +316,16 @@ def _share(scores: np.ndarray, fit: ScoreModel, start: float) -> float:
     return pi
 
 
-def _crossing(fit: ScoreModel, pi: float) -> float:
-    """The lowest score above which a match is the more likely component at weight
-    ``pi`` (1.0 where no score is)."""
+def _crossing(fit: ScoreModel, pi: float) -> float | None:
+    """The lowest score above which a match is the more likely component of ``fit``'s
+    densities at weight ``pi`` (on a grid of 2 001 points from ``fit.floor`` to 1);
+    ``None`` where no score is."""
     grid = np.linspace(fit.floor, 1.0, 2001)
     u_grid = np.clip((grid - fit.floor) / (1.0 - fit.floor), _EPS, 1 - _EPS)
     log_m, log_u = _log_densities(u_grid, fit.a0, fit.b0, fit.a, fit.b)
     above = math.log(pi) + log_m >= math.log1p(-pi) + log_u
     if not above[-1]:
-        return 1.0
+        return None
     below = np.flatnonzero(~above)
     return float(grid[below[-1] + 1]) if below.size else float(grid[0])
 
@@ -361,9 +357,11 @@ def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
     between bodies do not fit a mixture (``match_share`` 0 or at least ``ALL_MATCH``).
     """
     dd = np.asarray(dedup, bool)
+    if not dd.any():  # every run without deduplication: nothing more to do
+        return None
     body = np.asarray(body)
     present = np.unique(body)
-    if not dd.any() or present.size < 2:
+    if present.size < 2:
         return None
     # The pairs at or above the threshold, in one canonical order, so that runs holding
     # the same pairs in another order (a Dask run, an incremental one) get the same model
@@ -396,7 +394,8 @@ def same_body_floor(left: np.ndarray, right: np.ndarray, scores: np.ndarray,
     for b in np.flatnonzero(dd):
         own = sw[bw == b]
         pi = _share(own, fit, pooled) if own.size >= MIN_PAIRS // 4 else pooled
-        floors[b] = max(_up(_crossing(fit, pi)), t_run)
+        crossing = _crossing(fit, pi)
+        floors[b] = 1.0 if crossing is None else max(_up(crossing), t_run)
         models[b] = ScoreModel(t_run, "review: within one body", fit.floor, pi, fit.a0,
                                fit.b0, fit.a, fit.b, fit.pairs)  # fmt: skip
     return SameBody(floors, tuple(models))
